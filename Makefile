@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# TORCH_SPEC is installed first so no multi-GB CUDA build is pulled on CPU machines;
+# GPU users: make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench reproduce toy clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --disable-pip-version-check $(TORCH_SPEC)
+	$(PIP) install -q --disable-pip-version-check -e ".[test,export]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/raresound demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/features.py
+	$(PY) benchmarks/training.py
+
+reproduce: $(STAMP)
+	$(VENV)/bin/raresound reproduce --config configs/reproduce/esc50-lstm-cpu.yaml
+
+toy: $(STAMP)
+	$(VENV)/bin/raresound toy --out runs/toy
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from raresound.cli import main
+
+sys.exit(main())
