@@ -1,0 +1,162 @@
+"""The clip manifest: one CSV row per audio clip with its labels, split and source recording.
+
+Columns: `path,labels,split,source_id,duration,onset,offset`. `labels` is `;`-separated event
+names (empty = background); `onset`/`offset` are seconds, empty when unknown; `path` is relative to
+the manifest's directory or absolute. In memory, `ClipRecord.path` is whatever the caller gave;
+`read_manifest` always returns absolute paths so records can be passed around freely.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _stdio
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from raresound.errors import DataError
+from raresound.io import write_text
+
+COLUMNS = ("path", "labels", "split", "source_id", "duration", "onset", "offset")
+REQUIRED_COLUMNS = ("path", "labels", "split", "source_id")
+SPLITS = ("train", "val", "test")
+LABEL_SEP = ";"
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    path: str
+    labels: tuple[str, ...]
+    split: str
+    source_id: str
+    duration: float | None = None
+    onset: float | None = None
+    offset: float | None = None
+
+    @property
+    def is_background(self) -> bool:
+        return not self.labels
+
+
+def _parse_time(text: str, column: str, where: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{where}: column '{column}' is not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise DataError(f"{where}: column '{column}' must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _check_record(rec: ClipRecord, where: str) -> None:
+    if not rec.path:
+        raise DataError(f"{where}: empty 'path'")
+    if rec.split not in SPLITS:
+        raise DataError(f"{where}: unknown split {rec.split!r} (expected one of {', '.join(SPLITS)})")
+    if not rec.source_id:
+        raise DataError(f"{where}: empty 'source_id'")
+    for label in rec.labels:
+        if not label or LABEL_SEP in label or label != label.strip():
+            raise DataError(f"{where}: bad label {label!r}")
+    if (rec.onset is None) != (rec.offset is None):
+        raise DataError(f"{where}: 'onset' and 'offset' must both be given or both be empty")
+    if rec.onset is not None and rec.offset is not None and rec.offset < rec.onset:
+        raise DataError(f"{where}: 'offset' {rec.offset} is before 'onset' {rec.onset}")
+
+
+def read_manifest(path: str | Path) -> list[ClipRecord]:
+    """Read and validate a manifest; relative clip paths are resolved against its directory."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: manifest not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read manifest ({exc})") from None
+    reader = csv.DictReader(_stdio.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} in header")
+    reader.fieldnames = header
+    base = path.parent.absolute()
+    records = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row:  # more cells than header columns
+            raise DataError(f"{where}: more cells than header columns")
+        clip = (row.get("path") or "").strip()
+        labels = tuple(s.strip() for s in (row.get("labels") or "").split(LABEL_SEP) if s.strip())
+        rec = ClipRecord(
+            path=os.path.normpath(base / clip) if clip else "",
+            labels=labels,
+            split=(row.get("split") or "").strip(),
+            source_id=(row.get("source_id") or "").strip(),
+            duration=_parse_time(row.get("duration") or "", "duration", where),
+            onset=_parse_time(row.get("onset") or "", "onset", where),
+            offset=_parse_time(row.get("offset") or "", "offset", where),
+        )
+        _check_record(rec, where)
+        records.append(rec)
+    return records
+
+
+def _format_time(value: float | None) -> str:
+    # repr round-trips exactly, so onsets at sample positions survive a write/read cycle.
+    return "" if value is None else repr(float(value))
+
+
+def _relative_if_under(clip: str, base: Path) -> str:
+    target = Path(os.path.normpath(Path(clip).absolute()))
+    try:
+        return target.relative_to(base).as_posix()
+    except ValueError:
+        return str(target)
+
+
+def write_manifest(records: Iterable[ClipRecord], path: str | Path) -> None:
+    """Validate and atomically write `records`; clip paths under the manifest's directory are
+    written relative to it (so a dataset directory can be moved as a whole), others absolute.
+    Relative in-memory paths are taken relative to the current directory."""
+    path = Path(path)
+    base = Path(os.path.normpath(path.parent.absolute()))
+    buf = _stdio.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for i, rec in enumerate(records):
+        _check_record(rec, f"{path}: record {i} ({rec.path})")
+        writer.writerow([
+            _relative_if_under(rec.path, base),
+            LABEL_SEP.join(rec.labels),
+            rec.split,
+            rec.source_id,
+            _format_time(rec.duration),
+            _format_time(rec.onset),
+            _format_time(rec.offset),
+        ])
+    write_text(path, buf.getvalue())
+
+
+def class_names(records: Iterable[ClipRecord]) -> list[str]:
+    """Sorted distinct event labels; background (no label) is not a class."""
+    return sorted({label for rec in records for label in rec.labels})
+
+
+def label_matrix(records: Sequence[ClipRecord], classes: Sequence[str]) -> np.ndarray:
+    """Multi-hot `[N, L]` float32 targets; a background clip is a row of zeros. A label outside
+    `classes` is a DataError rather than silently dropped."""
+    index = {name: j for j, name in enumerate(classes)}
+    out = np.zeros((len(records), len(classes)), dtype=np.float32)
+    for i, rec in enumerate(records):
+        for label in rec.labels:
+            if label not in index:
+                raise DataError(f"{rec.path}: label {label!r} is not one of the classes {list(classes)}")
+            out[i, index[label]] = 1.0
+    return out
