@@ -1,0 +1,158 @@
+"""Audio decoding: any file libsndfile reads -> mono float32 at a target rate.
+
+Policy (documented here because every caller inherits it):
+
+* Accepted: every container/codec libsndfile decodes (WAV/WAVEX/RF64/W64, FLAC, OGG/Vorbis, AIFF,
+  CAF, MP3 where libsndfile has it, ...), integer (8/16/24/32-bit) or float samples, any number of
+  channels. Multichannel audio is downmixed by averaging channels.
+* Source sample rates from ``MIN_SAMPLE_RATE`` (8 kHz) to ``MAX_SAMPLE_RATE`` (96 kHz) inclusive are
+  resampled to the target rate with soxr ('HQ'). Outside that range the file is rejected: below 8 kHz
+  the content cannot fill the 0-8 kHz band the 16 kHz features expect (upper mel bands would be
+  empty, silently biasing the model); above 96 kHz is no recording rate used by sound-event corpora
+  and more likely a mis-tagged header than real audio.
+* Silent or clipped audio is valid (real recordings contain both); it raises an ``AudioWarning``
+  rather than an error so batch jobs can log it.
+* Everything else that makes a file unusable raises ``AudioError(path, reason)``: missing, directory,
+  unreadable, not audio, empty, truncated or corrupt, NaN/inf samples, rate out of range, or nothing
+  left after cropping/resampling.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from raresound.errors import AudioError
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 96_000
+RESAMPLE_QUALITY = "HQ"
+# Samples at or above this magnitude count as clipped (full scale of every integer format).
+CLIP_LEVEL = 0.999
+# Clipping is only reported when it is more than an isolated peak.
+CLIP_FRACTION = 1e-3
+# Extra source audio decoded past a crop point, so the resampler's filter sees the same context it
+# would see if the whole file were decoded (soxr HQ needs far less than this).
+_CROP_MARGIN_SECONDS = 0.05
+
+# libsndfile reports a data chunk whose declared size exceeds the bytes present as
+# "data : 64000 (should be 31978)" (WAV/W64/RF64) or "SSND : ..." (AIFF). That is a truncated file.
+_SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# A streaming writer that never finalised its header leaves 0 or 0xFFFFFFFF; that is not truncation.
+_UNFINALISED_SIZES = {0, 0xFFFFFFFF}
+
+
+class AudioWarning(UserWarning):
+    """Audio that is usable but suspicious (silent, clipped)."""
+
+
+def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None) -> np.ndarray:
+    """Decode `path` to a 1-D float32 mono array at `sr` Hz.
+
+    With `duration` (seconds) the result is cropped or zero-padded to exactly
+    ``round(duration * sr)`` samples. Raises ``AudioError(path, reason)`` for unusable files.
+    """
+    path = Path(path)
+    if not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise AudioError(path, f"target sample rate must be a positive integer, got {sr!r}")
+    n_target = None
+    if duration is not None:
+        if not math.isfinite(duration) or duration <= 0:
+            raise AudioError(path, f"duration must be a positive number of seconds, got {duration!r}")
+        n_target = int(round(duration * sr))
+        if n_target == 0:
+            raise AudioError(path, f"duration {duration} s gives zero samples at {sr} Hz")
+
+    wave, source_rate = _decode(path, duration)
+    if source_rate != sr:
+        wave = soxr.resample(wave, source_rate, sr, quality=RESAMPLE_QUALITY)
+        wave = np.ascontiguousarray(wave, dtype=np.float32)
+    if wave.size == 0:
+        raise AudioError(path, f"no samples left after resampling {source_rate} Hz to {sr} Hz")
+
+    if n_target is not None:
+        if wave.size >= n_target:
+            wave = wave[:n_target]
+        else:
+            wave = np.pad(wave, (0, n_target - wave.size))
+    _warn_if_suspicious(path, wave)
+    return wave
+
+
+def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
+    """Read `path` (only as much as `duration` needs) -> (mono float32, source rate)."""
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "file is not readable (permission denied)")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            rate, declared = fh.samplerate, fh.frames
+            _check_header(path, fh, rate, declared)
+            wanted = declared
+            if duration is not None:
+                wanted = min(declared, math.ceil((duration + _CROP_MARGIN_SECONDS) * rate))
+            data = fh.read(frames=wanted, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except sf.LibsndfileError as exc:
+        raise AudioError(path, f"not a readable audio file or corrupt ({_one_line(exc)})") from None
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioError(path, f"cannot decode audio ({_one_line(exc)})") from None
+
+    if data.shape[0] < wanted:
+        raise AudioError(path, f"truncated: header declares {declared} frames, only {data.shape[0]} decoded")
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        raise AudioError(path, "contains non-finite samples (NaN or inf)")
+    return mono, rate
+
+
+def _check_header(path: Path, fh: sf.SoundFile, rate: int, frames: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"unsupported sample rate {rate} Hz (accepted {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz)"
+        )
+    if fh.channels < 1:
+        raise AudioError(path, f"has {fh.channels} channels")
+    info = fh.extra_info or ""
+    for match in _SHORT_CHUNK.finditer(info):
+        declared_bytes, present_bytes = int(match.group(2)), int(match.group(3))
+        if declared_bytes not in _UNFINALISED_SIZES and present_bytes < declared_bytes:
+            raise AudioError(
+                path, f"truncated: {match.group(1)} chunk declares {declared_bytes} bytes, only {present_bytes} present"
+            )
+    if "ended unexpectedly" in info:
+        raise AudioError(path, "truncated: stream ended unexpectedly")
+    if frames <= 0:
+        raise AudioError(path, "contains no audio frames (empty)")
+
+
+def _warn_if_suspicious(path: Path, wave: np.ndarray) -> None:
+    peak = float(np.max(np.abs(wave)))
+    if peak == 0.0:
+        warnings.warn(f"{path}: audio is silent (all zeros)", AudioWarning, stacklevel=3)
+        return
+    clipped = np.count_nonzero(np.abs(wave) >= CLIP_LEVEL)
+    if clipped > CLIP_FRACTION * wave.size:
+        warnings.warn(
+            f"{path}: audio looks clipped ({clipped} of {wave.size} samples at full scale)",
+            AudioWarning,
+            stacklevel=3,
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
