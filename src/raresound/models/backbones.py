@@ -1,0 +1,113 @@
+"""Embedding backbones: features [B, F, M] (frames x mel bands) -> embedding [B, D].
+
+Both backbones L2-normalise their output by default because the clustered-embedding loss (THCE)
+compares embeddings to unit-norm centroids by cosine similarity.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from raresound.errors import ConfigError
+
+LSTM_POOLINGS = ("last", "mean")
+
+
+def _check_features(x: Tensor, n_mels: int, who: str) -> None:
+    if x.dim() != 3 or x.shape[-1] != n_mels:
+        raise ConfigError(
+            "model.n_mels",
+            f"{who} expects features [batch, frames, {n_mels}], got shape {tuple(x.shape)}",
+        )
+
+
+class LSTMBackbone(nn.Module):
+    """One-layer LSTM over frames; the embedding is the last hidden state or the time average."""
+
+    def __init__(self, n_mels: int = 64, hidden_size: int = 128, pooling: str = "last",
+                 normalize: bool = True):
+        super().__init__()
+        if pooling not in LSTM_POOLINGS:
+            raise ConfigError("model.pooling", f"must be one of {LSTM_POOLINGS}, got {pooling!r}")
+        self.n_mels = n_mels
+        self.pooling = pooling
+        self.normalize = normalize
+        self.embedding_dim = hidden_size
+        self.lstm = nn.LSTM(n_mels, hidden_size, num_layers=1, batch_first=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_features(x, self.n_mels, "LSTMBackbone")
+        outputs, (h_n, _) = self.lstm(x)
+        e = h_n[-1] if self.pooling == "last" else outputs.mean(dim=1)
+        return F.normalize(e, dim=1) if self.normalize else e
+
+
+class PaperCNN(nn.Module):
+    """The paper's two-block CNN. For 1000 x 64 input the flattened embedding has
+    64 channels x (1000/5/100 = 2) x (64/4/4 = 4) = 512 dimensions.
+
+    The flattened size depends on the frame count, so the network is built for one `n_frames`
+    and rejects other lengths with a message naming the required count (crop/pad upstream).
+    `channels_last=True` stores activations NHWC, which the oneDNN CPU convolutions prefer.
+    """
+
+    POOL1 = (5, 4)
+    POOL2 = (100, 4)
+
+    def __init__(self, n_mels: int = 64, n_frames: int = 1000, normalize: bool = True,
+                 dropout: float = 0.3, channels_last: bool = False):
+        super().__init__()
+        out_frames = n_frames // self.POOL1[0] // self.POOL2[0]
+        out_bands = n_mels // self.POOL1[1] // self.POOL2[1]
+        if out_frames < 1:
+            raise ConfigError("model.n_frames",
+                              f"PaperCNN needs at least 500 frames (pools of 5 then 100), got {n_frames}")
+        if out_bands < 1:
+            raise ConfigError("model.n_mels",
+                              f"PaperCNN needs at least 16 mel bands (pools of 4 then 4), got {n_mels}")
+        self.n_mels = n_mels
+        self.n_frames = n_frames
+        self.normalize = normalize
+        self.channels_last = channels_last
+        self.embedding_dim = 64 * out_frames * out_bands
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=7, padding="same"),
+            nn.ReLU(),
+            nn.BatchNorm2d(32),
+            nn.MaxPool2d(self.POOL1),
+            nn.Dropout(dropout),
+            nn.Conv2d(32, 64, kernel_size=7, padding="same"),
+            nn.ReLU(),
+            nn.BatchNorm2d(64),
+            nn.MaxPool2d(self.POOL2),
+            nn.Dropout(dropout),
+        )
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_features(x, self.n_mels, "PaperCNN")
+        if x.shape[1] != self.n_frames:
+            raise ConfigError(
+                "model.n_frames",
+                f"PaperCNN was built for {self.n_frames} frames per clip but got {x.shape[1]}; "
+                f"crop/pad clips to {self.n_frames} frames or build it with n_frames={x.shape[1]}",
+            )
+        x = x.unsqueeze(1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # flatten via reshape: channels_last activations are not contiguous in NCHW order
+        e = self.features(x).reshape(x.shape[0], -1)
+        return F.normalize(e, dim=1) if self.normalize else e
+
+
+BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN}
+
+
+def build_backbone(name: str, **kwargs) -> nn.Module:
+    """Build a backbone by config name ("lstm" or "cnn"); kwargs go to its constructor."""
+    if name not in BACKBONES:
+        raise ConfigError("model.backbone", f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    return BACKBONES[name](**kwargs)
