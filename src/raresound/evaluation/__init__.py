@@ -1,1 +1,19 @@
+"""Evaluation: DET curves, interpolated EER (per class and overall), DET plots, EER report tables,
+paired bootstrap of EER differences, and DCASE-style event-based metrics."""
 
+from raresound.evaluation.det import det_curve
+from raresound.evaluation.eer import eer, eer_threshold, evaluate_scores
+from raresound.evaluation.plots import plot_det, plot_embedding_sphere, probit
+from raresound.evaluation.report import eer_table_markdown, write_eer_report
+
+__all__ = [
+    "det_curve",
+    "eer",
+    "eer_threshold",
+    "eer_table_markdown",
+    "evaluate_scores",
+    "plot_det",
+    "plot_embedding_sphere",
+    "probit",
+    "write_eer_report",
+]

@@ -1,0 +1,117 @@
+"""Figures: DET curves on normal-deviate (probit) axes as in the paper, and a 3-D view of unit-norm
+embeddings on a sphere for the toy example. Figures are drawn with the Agg canvas directly (no
+pyplot, no display, no global backend switch) and saved through raresound.io's atomic path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.special import ndtri
+
+from raresound.errors import DataError
+from raresound.io import atomic_path
+
+# ndtri is the inverse standard-normal CDF (scipy.stats.norm.ppf without importing scipy.stats).
+# Rates are clipped into [_RATE_EPS, 1 - _RATE_EPS] before the probit transform because the
+# normal deviate of exactly 0 or 1 is infinite; clipped points land beyond the drawn axis range.
+_RATE_EPS = 1e-6
+DET_TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99)
+DET_LIMITS = (0.0005, 0.6)
+
+
+def probit(p) -> np.ndarray:
+    """Normal deviate (inverse standard-normal CDF) of a rate, with 0 and 1 clipped to stay finite."""
+    return ndtri(np.clip(np.asarray(p, dtype=np.float64), _RATE_EPS, 1.0 - _RATE_EPS))
+
+
+def _percent_label(p: float) -> str:
+    return f"{p * 100:g}%"
+
+
+def _save(fig: Figure, path: str | Path) -> None:
+    FigureCanvasAgg(fig)
+    with atomic_path(path) as tmp:
+        # The temp file's suffix is .tmp, so the format must be explicit.
+        fig.savefig(tmp, format="png", dpi=fig.dpi)
+
+
+def plot_det(
+    curves: Mapping[str, tuple],
+    path: str | Path,
+    title: str | None = None,
+    eers: Mapping[str, float] | None = None,
+    limits: tuple[float, float] = DET_LIMITS,
+) -> Path:
+    """Write a PNG with one DET curve per entry of `curves` ({name: (fpr, fnr)}), false-alarm rate
+    on x and miss rate on y, both on probit axes labelled in %. When `eers` has an entry for a
+    curve its legend label carries the EER in %. Returns the written path."""
+    if not curves:
+        raise DataError(f"{path}: no DET curves to plot")
+    lo, hi = limits
+    if not 0.0 < lo < hi < 1.0:
+        raise DataError(f"{path}: DET axis limits must satisfy 0 < low < high < 1, got {limits}")
+    fig = Figure(figsize=(5.5, 5.0), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, (fpr, fnr) in curves.items():
+        fpr, fnr = np.asarray(fpr, np.float64), np.asarray(fnr, np.float64)
+        if fpr.shape != fnr.shape or fpr.ndim != 1:
+            raise DataError(f"{path}: curve '{name}' needs 1-D fpr and fnr of equal length")
+        label = str(name)
+        if eers is not None and name in eers:
+            label = f"{name} (EER {100.0 * float(eers[name]):.1f}%)"
+        ax.plot(probit(fpr), probit(fnr), label=label, linewidth=1.5)
+    ticks = [t for t in DET_TICKS if lo <= t <= hi]
+    tick_pos = probit(ticks)
+    tick_labels = [_percent_label(t) for t in ticks]
+    ax.set_xticks(tick_pos, tick_labels)
+    ax.set_yticks(tick_pos, tick_labels)
+    ax.set_xlim(probit(lo), probit(hi))
+    ax.set_ylim(probit(lo), probit(hi))
+    ax.set_xlabel("False alarm rate")
+    ax.set_ylabel("Miss rate")
+    ax.grid(True, linestyle=":", linewidth=0.7)
+    ax.legend(loc="upper right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return Path(path)
+
+
+def plot_embedding_sphere(
+    points3d,
+    labels: Sequence,
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG scatter of 3-D points (one colour and legend entry per distinct label) drawn over
+    a unit-sphere wireframe, for showing L2-normalised toy embeddings. Returns the written path."""
+    pts = np.asarray(points3d, dtype=np.float64)
+    labels = list(labels)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise DataError(f"{path}: points must have shape [N, 3], got {pts.shape}")
+    if len(labels) != pts.shape[0]:
+        raise DataError(f"{path}: {len(labels)} labels for {pts.shape[0]} points")
+    fig = Figure(figsize=(6.0, 6.0), dpi=100)
+    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 25), np.linspace(0, np.pi, 13))
+    ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.8", linewidth=0.4)
+    # Order of first appearance keeps colours stable for a given label sequence.
+    distinct = list(dict.fromkeys(labels))
+    for i, lab in enumerate(distinct):
+        mask = np.array([x == lab for x in labels])
+        ax.scatter(pts[mask, 0], pts[mask, 1], pts[mask, 2], s=8, color=f"C{i % 10}", label=str(lab), depthshade=False)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_zlim(-1, 1)
+    ax.set_box_aspect((1, 1, 1))
+    if distinct:
+        ax.legend(loc="upper left", fontsize="small")
+    if title:
+        ax.set_title(title)
+    _save(fig, path)
+    return Path(path)
