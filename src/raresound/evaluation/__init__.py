@@ -1,6 +1,7 @@
 """Evaluation: DET curves, interpolated EER (per class and overall), DET plots, EER report tables,
 paired bootstrap of EER differences, and DCASE-style event-based metrics."""
 
+from raresound.evaluation.bootstrap import paired_bootstrap_eer_diff
 from raresound.evaluation.det import det_curve
 from raresound.evaluation.eer import eer, eer_threshold, evaluate_scores
 from raresound.evaluation.plots import plot_det, plot_embedding_sphere, probit
@@ -12,6 +13,7 @@ __all__ = [
     "eer_threshold",
     "eer_table_markdown",
     "evaluate_scores",
+    "paired_bootstrap_eer_diff",
     "plot_det",
     "plot_embedding_sphere",
     "probit",

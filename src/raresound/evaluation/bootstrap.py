@@ -1,0 +1,129 @@
+"""Paired bootstrap over test clips for the difference in overall EER (mean of per-class EERs)
+between two systems scored on the same clips. Resampling clips with replacement is the same as
+giving each clip an integer multiplicity, so every resample is evaluated from weighted cumulative
+sums over a score order computed once per class and system, without re-sorting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from raresound.errors import DataError
+from raresound.evaluation.eer import evaluate_scores
+
+# Resamples are processed in fixed-size blocks to bound memory (a block holds a few [block, N]
+# arrays); the block size is a constant so results for a seed never depend on machine or memory.
+_BLOCK = 256
+
+
+def _weighted_eer(scores: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EER of one class for each row of clip multiplicities `counts` [B, N].
+
+    Returns (eer [B], valid [B]); a row is invalid when it holds no positive or no negative clip.
+    Same definition as `eer`: detect when score >= threshold, tied scores form one operating point,
+    linear interpolation between the two operating points that bracket FA = miss."""
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    pos = labels[order]
+    # Last index of every run of tied scores: one operating point per distinct score.
+    ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))
+    c = counts[:, order]
+    ones = np.ones((c.shape[0], 1))
+    # Clips drawn at or above each operating point, and positives among them: cumulative sums
+    # with a leading zero column, gathered at the tied-run ends. The positive sum runs over the
+    # positive columns only (events are rare, so it is much narrower than N).
+    zero = np.zeros((c.shape[0], 1), dtype=np.int64)
+    drawn = np.cumsum(c, axis=1)[:, ends]
+    pos_cols = np.flatnonzero(pos)
+    tp_cum = np.hstack([zero, np.cumsum(c[:, pos_cols], axis=1)])
+    tp = tp_cum[:, np.searchsorted(pos_cols, ends, side="right")]
+    fp = drawn - tp
+    n_pos, n_neg = tp[:, -1], fp[:, -1]
+    valid = (n_pos > 0) & (n_neg > 0)
+    n_pos_safe = np.where(valid, n_pos, 1)[:, None]
+    n_neg_safe = np.where(valid, n_neg, 1)[:, None]
+    # Prepend the "reject everything" point (FA 0, miss 1) so the walk starts below the diagonal.
+    fa = np.hstack([0.0 * ones, fp / n_neg_safe])
+    miss = np.hstack([ones, 1.0 - tp / n_pos_safe])
+    # Walking down the thresholds d = FA - miss rises from -1 to +1; the first d >= 0 closes the
+    # bracket [k-1, k] (k >= 1 because d starts at -1).
+    d = fa - miss
+    k = np.argmax(d >= 0, axis=1)
+    rows = np.arange(c.shape[0])
+    d0, d1 = d[rows, k - 1], d[rows, k]
+    w = -d0 / np.where(d1 > d0, d1 - d0, 1.0)
+    rate = fa[rows, k - 1] + w * (fa[rows, k] - fa[rows, k - 1])
+    return rate, valid
+
+
+def _overall_eer_weighted(scores: np.ndarray, targets: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-over-classes EER for each row of `counts` [B, N]; valid only where every class has
+    positives and negatives."""
+    total = np.zeros(counts.shape[0])
+    valid = np.ones(counts.shape[0], dtype=bool)
+    for l in range(scores.shape[1]):
+        rate, ok = _weighted_eer(scores[:, l], targets[:, l], counts)
+        total += rate
+        valid &= ok
+    return total / scores.shape[1], valid
+
+
+def paired_bootstrap_eer_diff(
+    scores_a,
+    scores_b,
+    targets,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> dict:
+    """Paired bootstrap of overall EER(a) - EER(b) (negative = system a better).
+
+    Each resample draws N clips with replacement (the same clips for both systems). Resamples in
+    which some class has no positive or no negative clip have no EER and are skipped and counted.
+    Returns ``{"diff": observed difference on all clips, "mean_diff": mean over valid resamples,
+    "low", "high": percentile confidence interval at level `ci`, "frac_a_better": fraction of valid
+    resamples with diff < 0, "frac_b_better": fraction with diff > 0, "n_boot", "n_valid",
+    "n_skipped", "ci", "seed"}``."""
+    a = np.asarray(scores_a, dtype=np.float64)
+    b = np.asarray(scores_b, dtype=np.float64)
+    y = np.asarray(targets)
+    if a.ndim != 2 or a.shape != b.shape or a.shape != y.shape:
+        raise DataError(f"scores_a, scores_b and targets must be [N, L] of one shape, got {a.shape}, {b.shape}, {y.shape}")
+    if not 0.0 < ci < 1.0:
+        raise DataError(f"ci must lie in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise DataError(f"n_boot must be >= 1, got {n_boot}")
+    classes = [f"column {l}" for l in range(a.shape[1])]
+    # Full-set evaluation also validates the inputs (finite scores, 0/1 targets, every class present).
+    diff = evaluate_scores(a, y, classes)["overall"] - evaluate_scores(b, y, classes)["overall"]
+    y = y.astype(bool)
+
+    n = a.shape[0]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    n_skipped = 0
+    for start in range(0, n_boot, _BLOCK):
+        m = min(_BLOCK, n_boot - start)
+        idx = rng.integers(0, n, size=(m, n))
+        counts = np.bincount((idx + n * np.arange(m)[:, None]).ravel(), minlength=m * n).reshape(m, n)
+        eer_a, ok = _overall_eer_weighted(a, y, counts)
+        eer_b, _ = _overall_eer_weighted(b, y, counts)  # same clips, same validity
+        diffs.append((eer_a - eer_b)[ok])
+        n_skipped += int((~ok).sum())
+    d = np.concatenate(diffs)
+    if d.size == 0:
+        raise DataError(f"all {n_boot} bootstrap resamples lacked positives or negatives for some class")
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(d, [alpha, 1.0 - alpha])
+    return {
+        "diff": float(diff),
+        "mean_diff": float(d.mean()),
+        "low": float(low),
+        "high": float(high),
+        "frac_a_better": float((d < 0).mean()),
+        "frac_b_better": float((d > 0).mean()),
+        "n_boot": int(n_boot),
+        "n_valid": int(d.size),
+        "n_skipped": int(n_skipped),
+        "ci": float(ci),
+        "seed": int(seed),
+    }
