@@ -1,0 +1,178 @@
+"""Large Margin Local Embedding (LMLE; Huang, Li, Loy, Tang, "Learning Deep Representation for
+Imbalanced Classification", CVPR 2016): quintuplet sampling + triple-header hinge loss.
+
+For every anchor x_i the paper samples (Sec. 3.1, "Quintuplet sampling"):
+  p+  (x_i^{p+}):  the most distant neighbour within the anchor's cluster,
+  p-  (x_i^{p-}):  the nearest neighbour of the same class but from a different cluster,
+  p-- (x_i^{p--}): the most distant neighbour of the same class,
+  n   (x_i^{n}):   the nearest neighbour of a different class,
+and enforces D(a,p+) < D(a,p-) < D(a,p--) < D(a,n) with margins g1, g2, g3, where D is the squared
+Euclidean distance between L2-normalised features (the triple-header hinge loss).
+
+Choices the text leaves open (documented here, used by `build_quintuplets`/`partner_indices`):
+- p-- is searched among the same-class points of OTHER clusters, so that each of the three hinge
+  terms relates distinct cluster levels; for a class with a single cluster p- and p-- are missing
+  and term 3 falls back to p+, the most distant within-class point, which is the paper's literal
+  p-- in that case (this keeps single-cluster classes, e.g. the rarest event, in the loss).
+- A cluster with one member has no p+; a data set with one class has no n.
+- Missing entries are -1 and the hinge terms that need them are excluded (masked to 0).
+
+The search is exact over all pairs (O(I^2 D)), done in blocks of matrix products; points are
+sorted by (class, cluster) once so that every block is "same cluster", "same class, other
+cluster" or "other class" as a whole, and needs no elementwise mask.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from raresound.errors import DataError
+from raresound.losses.base import Loss, as_float
+
+QUINTUPLET_COLUMNS = ("p_plus", "p_minus", "p_minus2", "negative")
+
+
+class _RunningArg:
+    """Running arg-min or arg-max over column blocks (values [R], global column indices [R])."""
+
+    def __init__(self, rows: int, largest: bool, dtype: torch.dtype):
+        self.largest = largest
+        fill = float("-inf") if largest else float("inf")
+        self.value = torch.full((rows,), fill, dtype=dtype)
+        self.index = torch.full((rows,), -1, dtype=torch.long)
+
+    def update(self, block: Tensor, col0: int) -> None:
+        value, index = block.max(dim=1) if self.largest else block.min(dim=1)
+        better = value > self.value if self.largest else value < self.value
+        self.value = torch.where(better, value, self.value)
+        self.index = torch.where(better, index + col0, self.index)
+
+    def result(self) -> Tensor:
+        return torch.where(torch.isfinite(self.value), self.index, torch.full_like(self.index, -1))
+
+
+def _contiguous_runs(sorted_ids: Tensor) -> list[tuple[int, int]]:
+    """[start, end) of each run of equal values in a sorted 1-D tensor."""
+    _, counts = torch.unique_consecutive(sorted_ids, return_counts=True)
+    ends = torch.cumsum(counts, 0).tolist()
+    return list(zip([0] + ends[:-1], ends))
+
+
+def build_quintuplets(embeddings: Tensor, class_ids: Tensor, cluster_ids: Tensor, chunk_size: int = 4096) -> Tensor:
+    """Exact quintuplet table LongTensor[I, 4] = (p+, p-, p--, n) indices per anchor, -1 = missing.
+
+    embeddings [I, D] (L2-normalised for LMLE, though any vectors work); class_ids [I];
+    cluster_ids [I] (global or per-class: clusters are identified by the (class, cluster) pair).
+    Distances are ||a||^2 + ||b||^2 - 2 a.b; the ||a||^2 term is constant along an anchor's row and
+    is dropped since only the arg-min/arg-max matter.
+    """
+    x = torch.as_tensor(embeddings)
+    if not x.is_floating_point():
+        x = x.float()
+    classes = torch.as_tensor(class_ids).long()
+    clusters = torch.as_tensor(cluster_ids).long()
+    n = x.shape[0]
+    if x.dim() != 2 or classes.shape != (n,) or clusters.shape != (n,):
+        raise DataError("build_quintuplets needs embeddings [I, D], class_ids [I], cluster_ids [I]")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    # unique over (class, cluster) rows is lexicographic, so group ids sort by class first.
+    _, group = torch.unique(torch.stack([classes, clusters], dim=1), dim=0, return_inverse=True)
+    order = torch.argsort(group, stable=True)
+    xs = x[order].contiguous()
+    sq_norms = (xs * xs).sum(dim=1)
+    group_sorted, class_sorted = group[order], classes[order]
+    table = torch.full((n, 4), -1, dtype=torch.long)
+
+    def block_distances(anchors: Tensor, c0: int, c1: int) -> Tensor:
+        return torch.addmm(sq_norms[c0:c1].unsqueeze(0), anchors, xs[c0:c1].T, alpha=-2.0)
+
+    def column_blocks(ranges):
+        for start, end in ranges:
+            for c0 in range(start, end, chunk_size):
+                yield c0, min(c0 + chunk_size, end)
+
+    class_runs = _contiguous_runs(class_sorted)
+    group_runs = _contiguous_runs(group_sorted)
+    for cls_start, cls_end in class_runs:
+        other_class = [(0, cls_start), (cls_end, n)]
+        for grp_start, grp_end in (r for r in group_runs if cls_start <= r[0] < cls_end):
+            same_class_other_cluster = [(cls_start, grp_start), (grp_end, cls_end)]
+            for r0 in range(grp_start, grp_end, chunk_size):
+                r1 = min(r0 + chunk_size, grp_end)
+                anchors, rows = xs[r0:r1], r1 - r0
+                far_in_cluster = _RunningArg(rows, largest=True, dtype=xs.dtype)
+                near_other_cluster = _RunningArg(rows, largest=False, dtype=xs.dtype)
+                far_other_cluster = _RunningArg(rows, largest=True, dtype=xs.dtype)
+                near_other_class = _RunningArg(rows, largest=False, dtype=xs.dtype)
+                for c0, c1 in column_blocks([(grp_start, grp_end)]):
+                    d = block_distances(anchors, c0, c1)
+                    # exclude the anchor itself: rows r0..r1 sit at columns r0..r1 of the sorted order
+                    self_cols = torch.arange(r0, r1)
+                    inside = (self_cols >= c0) & (self_cols < c1)
+                    d[torch.nonzero(inside).squeeze(1), self_cols[inside] - c0] = float("-inf")
+                    far_in_cluster.update(d, c0)
+                for c0, c1 in column_blocks(same_class_other_cluster):
+                    d = block_distances(anchors, c0, c1)
+                    near_other_cluster.update(d, c0)
+                    far_other_cluster.update(d, c0)
+                for c0, c1 in column_blocks(other_class):
+                    near_other_class.update(block_distances(anchors, c0, c1), c0)
+                found = torch.stack([far_in_cluster.result(), near_other_cluster.result(),
+                                     far_other_cluster.result(), near_other_class.result()], dim=1)
+                table[order[r0:r1]] = torch.where(found >= 0, order[found.clamp(min=0)], found)
+    return table
+
+
+def partner_indices(quintuplets: Tensor, anchor_index: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Quintuplet rows [B, 4] -> (partner indices [B, 4] with no -1, hinge-term mask [B, 3] bool).
+
+    Column 2 (p--) falls back to p+ when the class has a single cluster (see module docstring);
+    remaining missing partners are replaced by the anchor index (any valid row would do: their
+    terms are masked out). anchor_index defaults to arange(B) (the full table).
+    """
+    q = quintuplets.long()
+    if anchor_index is None:
+        anchor_index = torch.arange(q.shape[0])
+    p_plus, p_minus, p_minus2, negative = q.unbind(dim=1)
+    p_minus2 = torch.where(p_minus2 >= 0, p_minus2, p_plus)
+    filled = torch.stack([p_plus, p_minus, p_minus2, negative], dim=1)
+    term_mask = torch.stack([(p_plus >= 0) & (p_minus >= 0),
+                             (p_minus >= 0) & (q[:, 2] >= 0),
+                             (p_minus2 >= 0) & (negative >= 0)], dim=1)
+    filled = torch.where(filled >= 0, filled, anchor_index.long().unsqueeze(1).expand_as(filled))
+    return filled, term_mask
+
+
+def squared_distance(a: Tensor, b: Tensor) -> Tensor:
+    return (a - b).pow(2).sum(dim=1)
+
+
+class TripleHeaderHingeLoss(Loss):
+    """`TripleHeaderHingeLoss(margins=(g1, g2, g3))(anchor, p_plus, p_minus, p_minus2, negative,
+    term_mask=None) -> scalar`; each embedding argument is [B, D], term_mask [B, 3] bool.
+
+    per sample: max(0, g1 + D(a,p+) - D(a,p-)) + max(0, g2 + D(a,p-) - D(a,p--))
+              + max(0, g3 + D(a,p--) - D(a,n)),  D = squared Euclidean distance (Huang et al. 2016).
+    The margins are required: the paper tunes them per task and raresound has no default to cite.
+    """
+
+    def __init__(self, margins: tuple[float, float, float], reduction: str = "mean"):
+        super().__init__(reduction)
+        if len(margins) != 3 or any(g < 0 for g in margins):
+            raise ValueError(f"margins must be three non-negative numbers, got {margins}")
+        self.margins = tuple(float(g) for g in margins)
+
+    def per_sample(self, anchor: Tensor, p_plus: Tensor, p_minus: Tensor, p_minus2: Tensor, negative: Tensor,
+                   term_mask: Tensor | None = None) -> Tensor:
+        a = as_float(anchor)
+        d_plus, d_minus = squared_distance(a, as_float(p_plus)), squared_distance(a, as_float(p_minus))
+        d_minus2, d_neg = squared_distance(a, as_float(p_minus2)), squared_distance(a, as_float(negative))
+        g1, g2, g3 = self.margins
+        terms = torch.stack([torch.relu(g1 + d_plus - d_minus),
+                             torch.relu(g2 + d_minus - d_minus2),
+                             torch.relu(g3 + d_minus2 - d_neg)], dim=1)
+        if term_mask is not None:
+            terms = terms * term_mask.to(terms.dtype)
+        return terms.sum(dim=1)
