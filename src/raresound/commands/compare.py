@@ -1,0 +1,49 @@
+"""`raresound compare RUN1 RUN2 ...`: one EER table and one overlaid DET plot across runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="one EER table + overlaid DET plot across evaluated runs",
+                       description="Reads RUN/eval/<split>/ of each run (evaluate first) and writes the "
+                                   "combined table (Markdown + JSON) and DET plot to --out.")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default="runs/compare", help="output directory")
+    p.add_argument("--class", dest="only_class", help="plot only this class (default: every class)")
+    p.set_defaults(func=run)
+
+
+def compare_runs(runs, split: str, out: str | Path, only_class: str | None = None) -> dict:
+    from raresound.errors import DataError
+    from raresound.evaluation import det_curve, eer_table_markdown, plot_det, write_eer_report
+    from raresound.scoring import load_eval, load_scores
+
+    results, curves, eers, classes = {}, {}, {}, None
+    for run in runs:
+        for model, res in load_eval(run, split).items():
+            key = model if len(runs) == 1 else f"{Path(run).name}/{model}"
+            if key in results:
+                key = f"{run}/{model}"
+            classes = classes or res["classes"]
+            if res["classes"] != classes:
+                raise DataError(f"{run}: classes {res['classes']} differ from {classes}")
+            results[key] = res
+            scores, targets = load_scores(run, model, split)
+            for l, cls in enumerate(classes):
+                if only_class and cls != only_class:
+                    continue
+                fpr, fnr, _ = det_curve(scores[:, l], targets[:, l], cls)
+                curves[f"{key} {cls}"], eers[f"{key} {cls}"] = (fpr, fnr), res["eer"][cls]
+    write_eer_report(results, out, classes)
+    plot_det(curves, Path(out) / "det.png", title=f"DET ({split})", eers=eers)
+    print(eer_table_markdown(results, classes))
+    return results
+
+
+def run(args) -> int:
+    compare_runs(args.runs, args.split, args.out, args.only_class)
+    print(f"written: {args.out}/ (eer.md, eer.json, det.png)")
+    return 0

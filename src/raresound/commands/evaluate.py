@@ -1,0 +1,23 @@
+"""`raresound evaluate RUN`: per-class DET/EER of every model in a run."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a split with every model of a run; EER table + DET plot",
+                       description="Writes RUN/eval/<split>/{eer.json,eer.md,det.png,<model>.scores.npy}.")
+    p.add_argument("run", help="run directory (from `raresound train`)")
+    p.add_argument("--split", default="test", help="store split to evaluate (default: test)")
+    p.add_argument("--data", help="feature store (default: the one the run was trained on)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from raresound.evaluation import eer_table_markdown
+    from raresound.scoring import evaluate_run
+
+    results = evaluate_run(args.run, args.split, args.data, args.device)
+    print(eer_table_markdown(results, next(iter(results.values()))["classes"]))
+    print(f"written: {args.run}/eval/{args.split}/ (eer.md, eer.json, det.png)")
+    return 0

@@ -1,0 +1,53 @@
+"""`raresound train`: train one method from a YAML recipe on a feature store."""
+
+from __future__ import annotations
+
+from raresound.training.config import METHODS, load_config, parse_override
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a detector (baseline, proposed, competitors) on a feature store",
+                       description="Train the method of a YAML recipe on a feature store. Re-running the same "
+                                   "command (or --resume) continues an interrupted run; finished stages are "
+                                   "never retrained.")
+    p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
+    p.add_argument("--data", required=True, help="feature store directory (from `raresound features`)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--method", choices=METHODS, help="override the recipe's method")
+    p.add_argument("--seed", type=int, help="override the recipe's seed")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
+    p.add_argument("--workers", type=int, help="data loader worker processes (training.num_workers)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any recipe field, e.g. --set training.max_epochs=3 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (the default behaviour; kept for explicitness)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def overrides_from_args(args) -> dict:
+    overrides = dict(parse_override(item) for item in args.set)
+    if args.method:
+        overrides["method"] = args.method
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.device:
+        overrides["training.device"] = args.device
+    if args.workers is not None:
+        overrides["training.num_workers"] = args.workers
+    if getattr(args, "no_progress", False):
+        overrides["training.progress"] = False
+    return overrides
+
+
+def run(args) -> int:
+    from raresound.training import distributed as dist
+    from raresound.training.recipes import train
+
+    cfg = load_config(args.config, overrides_from_args(args))  # validated before any work
+    dist.init_from_env(cfg.training.device if cfg.training.device != "auto" else "cpu")
+    bundles = train(cfg, args.data, args.out)
+    if dist.is_main():
+        for name, path in bundles.items():
+            print(f"{name}: {path}")
+    return 0

@@ -1,0 +1,82 @@
+"""Score a store split with every model of a run, and evaluate: the model → scores → metrics leg.
+
+Scores are kept on disk (`RUN/eval/<split>/<model>.scores.npy`, plain numpy, no pickle) so that
+comparisons and bootstrap statistics never re-run a network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raresound.bundle import Bundle, load_bundle
+from raresound.errors import DataError
+from raresound.evaluation import det_curve, evaluate_scores, plot_det, write_eer_report
+from raresound.io import atomic_path, read_json
+from raresound.store import FeatureStore
+
+
+def run_models(run_dir: str | Path) -> dict[str, Path]:
+    models = Path(run_dir) / "models"
+    found = {p.name: p for p in sorted(models.glob("*")) if (p / "bundle.json").exists()} if models.is_dir() else {}
+    if not found:
+        raise DataError(f"{run_dir}: no trained models (expected bundles under {models})")
+    return found
+
+
+@torch.no_grad()
+def score_split(bundle: Bundle, split, batch_size: int = 64) -> np.ndarray:
+    out = []
+    for start in range(0, len(split), batch_size):
+        feats = torch.from_numpy(np.asarray(split.features[start:start + batch_size], dtype=np.float32))
+        out.append(bundle.score_features(feats).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(bundle.classes)), np.float32)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path | None = None,
+                 device: str = "cpu") -> dict:
+    """Score `split` with every model bundle in the run; write scores, eer.json/md and a DET plot."""
+    run_dir = Path(run_dir)
+    store_dir = store_dir or read_json(run_dir / "run.json")["store"]
+    store = FeatureStore(store_dir)
+    if split not in store.splits:
+        raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
+    data = store.split(split)
+    out_dir = run_dir / "eval" / split
+    results, curves, eers = {}, {}, {}
+    for name, path in run_models(run_dir).items():
+        bundle = load_bundle(path, device=device)
+        if bundle.classes != list(store.classes):
+            raise DataError(f"{path}: model classes {bundle.classes} differ from the store's {store.classes}")
+        scores = score_split(bundle, data)
+        _save_npy(out_dir / f"{name}.scores.npy", scores.astype(np.float32))
+        results[name] = evaluate_scores(scores, data.labels, store.classes)
+        for l, cls in enumerate(store.classes):
+            fpr, fnr, _ = det_curve(scores[:, l], data.labels[:, l], cls)
+            key = f"{name} {cls}"
+            curves[key], eers[key] = (fpr, fnr), results[name]["eer"][cls]
+    _save_npy(out_dir / "targets.npy", np.asarray(data.labels, dtype=np.float32))
+    write_eer_report(results, out_dir, list(store.classes))
+    plot_det(curves, out_dir / "det.png", title=f"{run_dir.name}: DET ({split})", eers=eers)
+    return results
+
+
+def load_eval(run_dir: str | Path, split: str = "test") -> dict:
+    path = Path(run_dir) / "eval" / split / "eer.json"
+    if not path.exists():
+        raise DataError(f"{run_dir}: not evaluated on '{split}' yet (run `raresound evaluate {run_dir} --split {split}`)")
+    return read_json(path)
+
+
+def load_scores(run_dir: str | Path, model: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    folder = Path(run_dir) / "eval" / split
+    return (np.load(folder / f"{model}.scores.npy", allow_pickle=False),
+            np.load(folder / "targets.npy", allow_pickle=False))

@@ -1,0 +1,216 @@
+"""Training recipes as validated YAML.
+
+Every section is a plain dataclass; `load_config` walks the YAML and rejects any unknown key or
+badly-typed value with a ConfigError naming the dotted field — before any work starts. Defaults are
+the paper's settings (Adam 1e-3, batch 64, patience 10, N_iter 5, 2 + 30/150 epochs, β=0, β'=5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from raresound.errors import ConfigError
+
+METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample")
+
+
+@dataclass
+class DataConfig:
+    """Optional re-balancing of a store at training time (featurise once, train at many ratios)."""
+
+    ratio: Optional[str] = None  # e.g. "6:1:2:16" over `classes` (background last); None = as stored
+    classes: Optional[str] = None  # e.g. "dog,baby,gunshot,background"; default: store classes + background
+
+
+@dataclass
+class ModelConfig:
+    backbone: Literal["lstm", "cnn"] = "lstm"
+    hidden_size: int = 128  # LSTM units (paper: 1 layer, 128)
+    pooling: Literal["last", "mean"] = "last"  # LSTM embedding: final hidden state or time mean
+    dropout: float = 0.3  # CNN dropout (paper: 0.3)
+    normalize: bool = True  # L2-normalise the embedding
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 64  # per process (paper: 64 per GPU)
+    lr: float = 1e-3
+    max_epochs: int = 100  # detector stages: upper bound, early stopping decides
+    patience: int = 10  # epochs without validation-loss improvement before stopping
+    weight_decay: float = 0.0
+    num_workers: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast dtype (fp16 only on CUDA)
+    max_train_batches: Optional[int] = None  # cap per epoch (reduced CPU schedules); None = all
+    progress: bool = True
+
+
+@dataclass
+class ProposedConfig:
+    """Algorithm 1 (Sections 3.1–3.2). Every constant of the paper is a field here."""
+
+    n_iter: int = 5  # clustering rounds
+    layer_epochs: int = 2  # cluster-layer-only epochs after each re-clustering
+    e2e_epochs: int = 30  # end-to-end epochs per round
+    last_e2e_epochs: int = 150  # end-to-end epochs in the last round
+    beta: float = 0.0  # margin on other clusters of the sample's own class
+    beta_prime: float = 5.0  # margin on clusters of other classes
+    alpha: float = 10.0  # logit scale (initial column norm in "scaled" mode); see ClusterLayer
+    layer_mode: Literal["scaled", "fixed"] = "scaled"
+    balanced_clusters: bool = False  # size-balanced assignment instead of plain spherical k-means
+    head_input: Literal["v", "z", "e"] = "v"  # detector head reads softmax v, logits z, or embedding
+    head_epochs: int = 100  # Proposed1: head only (early stopping)
+    finetune_epochs: int = 100  # Proposed2: end to end (early stopping)
+    embedding_loss: Literal["thce", "lmle"] = "thce"  # LMLE swaps in here (the only difference)
+    lmle_margins: list = field(default_factory=lambda: [0.1, 0.1, 0.1])
+
+
+@dataclass
+class LossConfig:
+    """Parameters of the competing losses; each method reads the ones it needs."""
+
+    gamma: float = 2.0  # focal
+    focal_alpha: Optional[float] = 0.25  # focal
+    cb_beta: float = 0.999  # class-balanced effective number
+    cb_base: Literal["bce", "focal", "softmax"] = "bce"
+    ldam_max_margin: float = 0.5
+    ldam_scale: float = 30.0
+    drw_start_epoch: int = 10  # deferred re-weighting switches on at this epoch
+    drw_beta: float = 0.9999
+    tau: float = 1.0  # logit adjustment
+    resample_mode: Literal["undersample", "class-balanced"] = "undersample"
+    background_fraction: float = 0.25  # resample/undersample: share of background clips kept per epoch
+
+
+@dataclass
+class RecipeConfig:
+    method: Literal[METHODS] = "baseline"  # type: ignore[valid-type]
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    proposed: ProposedConfig = field(default_factory=ProposedConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_value(name: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        choices = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(name, value, inner[0])
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(name, f"must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name, f"must be an integer, got {value!r}")
+        if value < 0:
+            raise ConfigError(name, f"must be >= 0, got {value}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name, f"must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, f"must be a string, got {value!r}")
+        return value
+    if annotation is list or origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(name, f"must be a list, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(prefix or "<root>", f"must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        name = f"{prefix}{f.name}"
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _build(hint, data[f.name], f"{name}.")
+        else:
+            kwargs[f.name] = _check_value(name, data[f.name], hint)
+    return cls(**kwargs)
+
+
+def _check_ranges(cfg: RecipeConfig) -> None:
+    t, p = cfg.training, cfg.proposed
+    if t.batch_size < 1:
+        raise ConfigError("training.batch_size", "must be >= 1")
+    if t.lr <= 0:
+        raise ConfigError("training.lr", f"must be > 0, got {t.lr}")
+    if t.max_epochs < 1:
+        raise ConfigError("training.max_epochs", "must be >= 1")
+    if p.n_iter < 1:
+        raise ConfigError("proposed.n_iter", "must be >= 1")
+    if p.alpha <= 0:
+        raise ConfigError("proposed.alpha", f"must be > 0, got {p.alpha}")
+    if len(p.lmle_margins) != 3:
+        raise ConfigError("proposed.lmle_margins", "must list three margins [g1, g2, g3]")
+    if not 0.0 < cfg.loss.background_fraction <= 1.0:
+        raise ConfigError("loss.background_fraction", "must be in (0, 1]")
+    if not 0.0 <= cfg.loss.cb_beta < 1.0:
+        raise ConfigError("loss.cb_beta", "must be in [0, 1)")
+
+
+def config_from_dict(data: dict | None) -> RecipeConfig:
+    cfg = _build(RecipeConfig, data or {}, "")
+    _check_ranges(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
+    """Read a YAML recipe, apply dotted overrides ({'training.max_epochs': 3}), validate."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(str(path), "config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config_from_dict(data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`training.max_epochs=3` -> ('training.max_epochs', 3) with YAML typing of the value."""
+    if "=" not in text:
+        raise ConfigError(text, "override must look like section.key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)

@@ -1,0 +1,151 @@
+"""From a feature store to what the recipes consume: datasets, loaders, class statistics.
+
+The normaliser is fitted on the (possibly ratio-subsampled) training split only and travels with
+every model bundle. Items are `(x [F, M] float32, y [L] float32, i)` where `i` is the position in
+*this* dataset — clustering assignments are indexed by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from raresound.data.loader import StoreDataset, make_loader
+from raresound.data.ratio import parse_ratio, subsample_to_ratio
+from raresound.errors import DataError
+from raresound.features import Normalizer
+from raresound.store import FeatureStore
+from raresound.training import distributed as dist
+
+
+class SplitDataset(Dataset):
+    """A store split restricted to `indices` (all by default), normalised on the fly."""
+
+    def __init__(self, split, normalizer: Normalizer, indices: np.ndarray | None = None):
+        self.base = StoreDataset(split, normalizer)
+        self.indices = np.arange(len(split)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.targets = np.asarray(split.labels, dtype=np.float32)[self.indices]
+        self.features = split.features  # raw float16 memmap (shape only; reading goes through base)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        x, y, _ = self.base[int(self.indices[i])]
+        return x, y, i
+
+
+@dataclass
+class TrainingData:
+    store: FeatureStore
+    classes: list[str]
+    normalizer: Normalizer
+    train: SplitDataset
+    val: Optional[SplitDataset]
+
+    @property
+    def train_targets(self) -> np.ndarray:
+        return self.train.targets
+
+    def class_counts(self) -> np.ndarray:
+        """I_l: positives per event class in the training split."""
+        return self.train_targets.sum(axis=0)
+
+
+def label_vector_ids(targets: np.ndarray, vocabulary: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Paper's 'class': each distinct label vector (background is a class) -> an integer id.
+    With `vocabulary` (from the training split), rows not in it get -1."""
+    targets = (np.asarray(targets) > 0.5).astype(np.int8)
+    if vocabulary is None:
+        vocabulary, ids = np.unique(targets, axis=0, return_inverse=True)
+        return ids.reshape(-1).astype(np.int64), vocabulary
+    lookup = {row.tobytes(): i for i, row in enumerate(vocabulary.astype(np.int8))}
+    ids = np.array([lookup.get(row.tobytes(), -1) for row in targets], dtype=np.int64)
+    return ids, vocabulary
+
+
+def ratio_indices(split, ratio: str, classes: str, seed: int) -> np.ndarray:
+    """Indices of a split subsampled to a class ratio (deterministic, see data.ratio)."""
+    weights = parse_ratio(ratio, classes, field="data.ratio")
+    records = list(split.records)
+    kept = subsample_to_ratio(records, weights, seed=seed, splits=(records[0].split,)) if records else []
+    keep = {(r.path, r.onset, r.offset) for r in kept}
+    return np.array([i for i, r in enumerate(records) if (r.path, r.onset, r.offset) in keep], dtype=np.int64)
+
+
+def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_classes: str | None = None,
+                       seed: int = 0) -> TrainingData:
+    store = FeatureStore(store_dir)
+    if "train" not in store.splits:
+        raise DataError(f"{store_dir}: the store has no 'train' split (splits: {store.splits})")
+
+    def subset(name: str) -> SplitDataset | None:
+        if name not in store.splits:
+            return None
+        split = store.split(name)
+        indices = None
+        if ratio is not None:
+            names = ratio_classes or ",".join([*store.classes, "background"])
+            indices = ratio_indices(split, ratio, names, seed)
+        return split, indices
+
+    train_split, train_idx = subset("train")
+    if len(train_split) == 0 or (train_idx is not None and len(train_idx) == 0):
+        raise DataError(f"{store_dir}: the 'train' split is empty")
+    targets = np.asarray(train_split.labels)[train_idx if train_idx is not None else slice(None)]
+    empty = [c for c, n in zip(store.classes, targets.sum(axis=0)) if n == 0]
+    if empty:
+        raise DataError(f"{store_dir}: no training clips for class(es) {', '.join(empty)}")
+    rows = np.sort(train_idx) if train_idx is not None else None
+    normalizer = Normalizer().fit(_chunks(train_split.features, rows))
+    train = SplitDataset(train_split, normalizer, train_idx)
+    val_pair = subset("val")
+    val = SplitDataset(val_pair[0], normalizer, val_pair[1]) if val_pair is not None and len(val_pair[0]) else None
+    return TrainingData(store, list(store.classes), normalizer, train, val)
+
+
+def _chunks(features, rows: np.ndarray | None, size: int = 256):
+    n = len(features) if rows is None else len(rows)
+    for start in range(0, n, size):
+        if rows is None:
+            yield np.asarray(features[start:start + size], dtype=np.float32)
+        else:
+            yield np.asarray(features[rows[start:start + size]], dtype=np.float32)
+
+
+def loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0,
+           sampler=None, batch_sampler=None, pin_memory: bool = False) -> DataLoader:
+    """Seeded loader; under DDP a DistributedSampler shards the data (per-rank batch = batch_size)."""
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers, pin_memory=pin_memory)
+    if sampler is None and dist.is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=False)
+    return make_loader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, seed=seed,
+                       sampler=sampler, num_workers=num_workers, pin_memory=pin_memory)
+
+
+@torch.no_grad()
+def embed_dataset(model, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embed a whole split in eval mode. Under DDP each rank embeds its shard and the rows are
+    gathered, so every rank returns all (embedding, index) pairs, ordered by index."""
+    indices = np.arange(len(dataset))
+    if dist.is_distributed():
+        indices = indices[dist.rank()::dist.world_size()]
+    was_training = model.training
+    model.eval()
+    chunks, idx_chunks = [], []
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start:start + batch_size]
+        x = torch.stack([dataset[int(i)][0] for i in idx]).to(device)
+        chunks.append(model.embed(x).float())
+        idx_chunks.append(torch.as_tensor(idx, device=chunks[-1].device))
+    model.train(was_training)
+    emb = dist.all_gather_rows(torch.cat(chunks))
+    idx_all = dist.all_gather_rows(torch.cat(idx_chunks))
+    order = torch.argsort(idx_all)
+    return emb[order].cpu(), idx_all[order].cpu()

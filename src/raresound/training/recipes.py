@@ -1,0 +1,161 @@
+"""Training recipes: each method is a short list of `Stage`s for the one `Trainer`.
+
+- baseline and the competing detector losses: one stage, every parameter, early stopping.
+- proposed (Algorithm 1) and LMLE: N_iter rounds of {cluster, [cluster layer only], end to end},
+  then Proposed1 (head only) and Proposed2 (end to end) with class-weighted BCE.
+
+Every finished model is saved as a bundle under `RUN/models/<name>/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+
+from raresound.bundle import Bundle, ModelSpec, build_model
+from raresound.errors import ConfigError
+from raresound.io import write_json, write_text
+from raresound.losses.weighted_bce import ClassWeightedBCE
+from raresound.training import distributed as dist
+from raresound.training.config import RecipeConfig
+from raresound.training.data import TrainingData, load_training_data, loader
+from raresound.training.loop import Stage, Trainer
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device", "cuda requested but no CUDA device is available")
+    if name == "cuda" and dist.is_distributed():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def model_spec(cfg: RecipeConfig, n_classes: int, n_frames: int, n_mels: int, score: str = "sigmoid") -> ModelSpec:
+    m = cfg.model
+    if m.backbone == "lstm":
+        kwargs = {"n_mels": n_mels, "hidden_size": m.hidden_size, "pooling": m.pooling, "normalize": m.normalize}
+    else:
+        kwargs = {"n_mels": n_mels, "n_frames": n_frames, "normalize": m.normalize, "dropout": m.dropout}
+    return ModelSpec(backbone=m.backbone, backbone_kwargs=kwargs, n_classes=n_classes, score=score)
+
+
+class RecipeContext:
+    """What every recipe needs: config, data, device, run dir, trainer, bundle writing."""
+
+    def __init__(self, cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device: str | None = None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(device or cfg.training.device)
+        self.data: TrainingData = load_training_data(store_dir, cfg.data.ratio, cfg.data.classes, cfg.seed)
+        shape = self.data.train.features.shape
+        self.n_frames, self.n_mels = int(shape[1]), int(shape[2])
+        if dist.is_main():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            write_json(self.run_dir / "run.json", {"store": str(Path(store_dir).resolve()),
+                                                   "classes": self.data.classes,
+                                                   "method": cfg.method, "seed": cfg.seed,
+                                                   "n_train": len(self.data.train),
+                                                   "train_counts": self.data.class_counts().tolist()})
+            self.data.normalizer.save(self.run_dir / "normalizer.json")
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data.classes
+
+    def train_loader(self, sampler=None, batch_sampler=None, shuffle: bool = True):
+        t = self.cfg.training
+        return loader(self.data.train, t.batch_size, shuffle, self.cfg.seed, t.num_workers, sampler=sampler,
+                      batch_sampler=batch_sampler, pin_memory=self.device.type == "cuda")
+
+    def val_loader(self):
+        if self.data.val is None:
+            return None
+        t = self.cfg.training
+        return loader(self.data.val, t.batch_size, False, self.cfg.seed, t.num_workers,
+                      pin_memory=self.device.type == "cuda")
+
+    def trainer(self, model) -> Trainer:
+        t = self.cfg.training
+        return Trainer(model, self.run_dir, seed=self.cfg.seed, device=self.device, progress=t.progress,
+                       max_train_batches=t.max_train_batches, amp=t.amp)
+
+    def stage(self, name: str, objective, parameters, max_epochs: int, patience=..., keep_best=True,
+              train_loader=None, val_objective=None, before_epoch=None, with_val=True) -> Stage:
+        t = self.cfg.training
+        return Stage(name=name, objective=objective, parameters=parameters,
+                     train_loader=train_loader or self.train_loader(),
+                     val_loader=self.val_loader() if with_val else None, max_epochs=max_epochs,
+                     patience=t.patience if patience is ... else patience, keep_best=keep_best, lr=t.lr,
+                     weight_decay=t.weight_decay, val_objective=val_objective, before_epoch=before_epoch)
+
+    def save_bundle(self, name: str, model, spec: ModelSpec, info: dict | None = None) -> Path:
+        path = self.run_dir / "models" / name
+        if dist.is_main():
+            bundle = Bundle(model, spec, self.classes, self.data.store.feature_config, self.data.normalizer,
+                            info={"method": self.cfg.method, "model": name, "seed": self.cfg.seed, **(info or {})})
+            bundle.save(path)
+        dist.barrier()
+        return path
+
+
+def detection_objective(loss_fn) -> Callable:
+    def objective(net, batch):
+        x, y, _ = batch
+        return loss_fn(net(x), y)
+    return objective
+
+
+def all_parameters(model) -> list:
+    return list(model.parameters())
+
+
+def train_detector(ctx: RecipeContext, name: str, loss_fn, score: str = "sigmoid", train_loader=None,
+                   before_epoch=None) -> Path:
+    """Baseline and the single-stage competitors: backbone + head, one loss, early stopping."""
+    torch.manual_seed(ctx.cfg.seed)
+    spec = model_spec(ctx.cfg, len(ctx.classes), ctx.n_frames, ctx.n_mels, score=score)
+    model = build_model(spec)
+    loss_fn = loss_fn.to(ctx.device)
+    trainer = ctx.trainer(model)
+    trainer.fit(ctx.stage(name, detection_objective(loss_fn), all_parameters, ctx.cfg.training.max_epochs,
+                          train_loader=train_loader, before_epoch=before_epoch))
+    return ctx.save_bundle(name, model, spec, info={"stages": {k: dataclasses.asdict(v) for k, v in trainer.results.items()}})
+
+
+def train_baseline(ctx: RecipeContext) -> dict[str, Path]:
+    counts = torch.as_tensor(ctx.data.class_counts())
+    return {"baseline": train_detector(ctx, "baseline", ClassWeightedBCE(counts))}
+
+
+def class_counts_with_background(ctx: RecipeContext) -> np.ndarray:
+    targets = ctx.data.train_targets
+    return np.concatenate([targets.sum(axis=0), [(targets.sum(axis=1) == 0).sum()]])
+
+
+RECIPES: dict[str, Callable[[RecipeContext], dict[str, Path]]] = {"baseline": train_baseline}
+
+
+def register(name: str):
+    def wrap(fn):
+        RECIPES[name] = fn
+        return fn
+    return wrap
+
+
+def train(cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device: str | None = None) -> dict[str, Path]:
+    """Train `cfg.method` on a feature store into `run_dir`; returns {model name: bundle dir}."""
+    # importing the method modules registers their recipes
+    from raresound.training import competitors, proposed  # noqa: F401
+
+    if cfg.method not in RECIPES:
+        raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(RECIPES)})")
+    ctx = RecipeContext(cfg, store_dir, run_dir, device)
+    return RECIPES[cfg.method](ctx)
