@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import librosa
 import numpy as np
 import torch
 
@@ -104,6 +103,10 @@ class LogMel(torch.nn.Module):
     def __init__(self, config: FeatureConfig = FeatureConfig()):
         super().__init__()
         self.config = config
+        # Imported here, not at module level: librosa pulls in scipy.signal (seconds of start-up),
+        # which every spawned store worker would otherwise pay just to import this module.
+        import librosa
+
         fb = librosa.filters.mel(
             sr=config.sample_rate,
             n_fft=config.n_fft,

@@ -1,0 +1,209 @@
+"""build_store / FeatureStore: content, skipping bad files, resume after a kill, parallel == serial."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import raresound.store as store_mod
+from raresound.audio import load
+from raresound.errors import DataError
+from raresound.features import FeatureConfig, LogMel
+from raresound.store import FeatureStore, build_store
+
+CFG = FeatureConfig(clip_seconds=1.0)  # 100 frames: keeps the tests fast
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _write_dataset(root: Path, n: int = 9, bad: bool = True) -> Path:
+    """Clips of varied rate/length/channels; labels so that 'gunshot' appears only in val."""
+    rng = np.random.default_rng(0)
+    rows = ["path,labels,split,source_id,duration,onset,offset"]
+    for i in range(n):
+        rate = (16000, 44100, 8000)[i % 3]
+        seconds = 0.6 + 0.2 * i  # some shorter than clip_seconds (padded), some longer (cropped)
+        x = rng.uniform(-0.4, 0.4, int(rate * seconds)).astype(np.float32)
+        if i % 4 == 1:
+            x = np.stack([x, 0.5 * x], axis=1)
+        sf.write(root / f"clip{i}.flac", x, rate)
+        split = "val" if i >= 6 else "train"
+        labels = "dog" if i % 2 == 0 else ""
+        if i == 7:
+            labels = "gunshot;dog"
+        rows.append(f"clip{i}.flac,{labels},{split},src{i},,,")
+    if bad:
+        (root / "broken.wav").write_text("not audio at all")
+        rows.insert(3, "broken.wav,baby,train,srcbad,,,")
+        rows.append("missing.flac,,val,srcmiss,,,")
+    manifest = root / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def _store_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and p.name != "meta.json"}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    return _write_dataset(data)
+
+
+def test_store_content_equals_direct_logmel_and_bad_files_are_reported(dataset, tmp_path):
+    out = tmp_path / "store"
+    report = build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    assert report.counts == {"train": 6, "val": 3}
+    assert sorted(Path(p).name for p, _ in report.skipped) == ["broken.wav", "missing.flac"]
+
+    with open(out / "report.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["path", "reason"]
+    reasons = {Path(p).name: r for p, r in rows[1:]}
+    assert "not found" in reasons["missing.flac"] and "not a readable audio file" in reasons["broken.wav"]
+
+    store = FeatureStore(out)
+    assert store.splits == ["train", "val"]
+    assert store.classes == ["baby", "dog", "gunshot"]  # over the whole manifest, skipped clips included
+    assert store.feature_config == CFG
+    lm = LogMel(CFG)
+    for name, expected_clips in (("train", [0, 1, 2, 3, 4, 5]), ("val", [6, 7, 8])):
+        split = store.split(name)
+        assert isinstance(split.features, np.memmap) and split.features.mode == "r"
+        assert split.features.shape == (len(expected_clips), 100, 64) and split.features.dtype == np.float16
+        assert [Path(r.path).name for r in split.records] == [f"clip{i}.flac" for i in expected_clips]
+        for row, rec in enumerate(split.records):
+            direct = lm(torch.from_numpy(load(rec.path, sr=16000, duration=1.0))).numpy()
+            # float16 storage: half-ulp of values up to ~16 in magnitude is < 0.008.
+            np.testing.assert_allclose(split.features[row].astype(np.float32), direct, atol=8e-3, rtol=0)
+    val = store.split("val")
+    np.testing.assert_array_equal(val.labels, [[0, 1, 0], [0, 1, 1], [0, 1, 0]])
+    assert val.labels.dtype == np.float32
+    assert not (out / ".partial").exists()
+
+
+def test_parallel_build_is_byte_identical_to_serial(dataset, tmp_path):
+    serial = build_store(dataset, tmp_path / "serial", CFG, workers=1, chunk_size=2, progress=False)
+    parallel = build_store(dataset, tmp_path / "parallel", CFG, workers=2, chunk_size=2, progress=False)
+    assert parallel.counts == serial.counts and parallel.skipped == serial.skipped
+    assert _store_bytes(tmp_path / "parallel") == _store_bytes(tmp_path / "serial")
+
+
+def test_resume_after_injected_failure_is_byte_identical(dataset, tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)
+
+    out = tmp_path / "resumed"
+    real = store_mod._featurise_chunk
+    calls = {"n": 0}
+
+    def dies_after_three(task):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real(task)
+
+    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    assert not (out / "meta.json").exists()  # an unfinished store is never mistaken for a finished one
+    monkeypatch.setattr(store_mod, "_featurise_chunk", real)
+
+    report = build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    total_chunks = 3 + 3  # train: 7 rows / 2, val: 4 rows / 2
+    assert report.resumed_chunks == 3 and report.computed_chunks == total_chunks - 3
+    assert _store_bytes(out) == _store_bytes(reference)
+
+
+def test_resume_after_sigkill_is_byte_identical(dataset, tmp_path):
+    reference = tmp_path / "reference"
+    build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)
+    out = tmp_path / "killed"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import raresound.store as s
+        from raresound.features import FeatureConfig
+        real, n = s._featurise_chunk, [0]
+        def featurise(task):
+            n[0] += 1
+            if n[0] == 3:  # hard kill in the middle of the third chunk: no cleanup runs
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(task)
+        s._featurise_chunk = featurise
+        s.build_store({str(dataset)!r}, {str(out)!r}, FeatureConfig(clip_seconds=1.0), workers=1, chunk_size=2, progress=False)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not (out / "meta.json").exists() and (out / ".partial").is_dir()
+
+    report = build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    assert report.resumed_chunks == 2
+    assert _store_bytes(out) == _store_bytes(reference)
+
+
+def test_partial_work_of_a_different_job_is_discarded(dataset, tmp_path, monkeypatch):
+    out = tmp_path / "store"
+    real = store_mod._featurise_chunk
+    calls = {"n": 0}
+
+    def dies_after_two(task):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("boom")
+        return real(task)
+
+    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_two)
+    with pytest.raises(RuntimeError):
+        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    monkeypatch.setattr(store_mod, "_featurise_chunk", real)
+    other = FeatureConfig(clip_seconds=1.0, n_mels=32)
+    report = build_store(dataset, out, other, workers=1, chunk_size=2, progress=False)
+    assert report.resumed_chunks == 0
+    assert FeatureStore(out).split("train").features.shape == (6, 100, 32)
+
+    again = build_store(dataset, out, other, workers=1, chunk_size=2, progress=False)
+    assert again.computed_chunks == 0 and again.counts == report.counts  # finished store: nothing to do
+
+
+def test_split_with_every_clip_bad_is_empty_not_an_error(tmp_path):
+    (tmp_path / "a.wav").write_text("x")
+    sf.write(tmp_path / "ok.wav", np.full(8000, 0.1, np.float32), 16000)
+    (tmp_path / "m.csv").write_text(
+        "path,labels,split,source_id\na.wav,dog,val,s1\nok.wav,dog,train,s2\n"
+    )
+    report = build_store(tmp_path / "m.csv", tmp_path / "out", CFG, workers=1, progress=False)
+    assert report.counts == {"val": 0, "train": 1}
+    val = FeatureStore(tmp_path / "out").split("val")
+    assert len(val) == 0 and val.features.shape == (0, 100, 64) and val.labels.shape == (0, 1)
+
+
+def test_feature_store_errors_name_the_file(dataset, tmp_path):
+    with pytest.raises(DataError, match="no meta.json"):
+        FeatureStore(tmp_path)
+    out = tmp_path / "store"
+    build_store(dataset, out, CFG, workers=1, chunk_size=4, progress=False)
+    store = FeatureStore(out)
+    with pytest.raises(DataError, match="no split 'test'"):
+        store.split("test")
+    data = out / "train.f16"
+    data.write_bytes(data.read_bytes()[:-2])
+    with pytest.raises(DataError, match="train.f16"):
+        store.split("train")
+    with pytest.raises(DataError, match="manifest not found"):
+        build_store(tmp_path / "nope.csv", out, CFG, workers=1, progress=False)
+    with pytest.raises(DataError, match="workers"):
+        build_store(dataset, out, CFG, workers=0, progress=False)
