@@ -207,3 +207,18 @@ def test_feature_store_errors_name_the_file(dataset, tmp_path):
         build_store(tmp_path / "nope.csv", out, CFG, workers=1, progress=False)
     with pytest.raises(DataError, match="workers"):
         build_store(dataset, out, CFG, workers=0, progress=False)
+
+
+def test_cli_features_builds_a_store_and_reports(dataset, tmp_path, capsys):
+    from raresound.cli import main
+
+    out = tmp_path / "cli_store"
+    rc = main(["features", "--manifest", str(dataset), "--out", str(out), "--workers", "1",
+               "--chunk-size", "3", "--clip-seconds", "1", "--quiet"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    assert printed[0].startswith("stored 9 clips (train 6, val 3)") and "skipped 2" in printed[0]
+    assert printed[1] == f"skipped-file report: {out / 'report.csv'}"
+    assert FeatureStore(out).split("train").features.shape == (6, 100, 64)
+    assert main(["features", "--manifest", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
+    assert "nope.csv" in capsys.readouterr().err
