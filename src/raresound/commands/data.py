@@ -1,0 +1,197 @@
+"""`raresound data synth|mix|import|ratio`: build, import and rebalance data sets (manifests)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SOURCES = ("esc50", "urbansound8k", "audioset", "dcase2017", "folder")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="build, import and rebalance data sets (manifests)",
+                       description="Data set tools. Every subcommand writes audio and/or a manifest CSV "
+                                   "(path,labels,split,source_id,duration,onset,offset).")
+    data_sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data_sub.required = True
+    _register_synth(data_sub)
+    _register_mix(data_sub)
+    _register_import(data_sub)
+    _register_ratio(data_sub)
+
+
+def _register_synth(sub) -> None:
+    p = sub.add_parser("synth", help="synthesise the embedded dog/baby/gunshot data set (no download)",
+                       description="Seeded procedural dog barks, baby cries and gunshots mixed into varied 10-s "
+                                   "backgrounds; split 70/20/10 by source family. Writes OUT/audio/, "
+                                   "OUT/manifest.csv and OUT/synthesis.json.")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--ratio", default="6:1:2:16", help="clip ratio over dog:baby:gunshot:background (default 6:1:2:16)")
+    p.add_argument("--n-clips", type=int, default=500, help="clips in total (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ebr-db", nargs=2, type=float, metavar=("LOW", "HIGH"), default=(-15.0, 5.0),
+                   help="event-to-background ratio range in dB, drawn uniformly per clip (default -15 5)")
+    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="16-bit audio format")
+    p.add_argument("--workers", type=int, default=2, help="processes (output does not depend on it)")
+    p.set_defaults(func=run_synth)
+
+
+def _register_mix(sub) -> None:
+    p = sub.add_parser("mix", help="mix real isolated events into real backgrounds (DCASE 2017 Task 2 recipe)",
+                       description="One event per positive clip at a uniform onset and an EBR drawn from --ebr-db "
+                                   "(RMS over the event span); background-only clips; no clipping; material "
+                                   "drawn only from the clip's own split. Writes OUT/audio/<split>/, "
+                                   "OUT/manifest.csv, OUT/mixtures.csv (recipes), OUT/report.csv (skipped).")
+    p.add_argument("--events", required=True, help="manifest whose single-label clips are the isolated events")
+    p.add_argument("--backgrounds", help="manifest whose unlabelled clips are the backgrounds (default: --events)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--counts", help="clips per class over all splits, e.g. dog=500,gunshot=500,background=1000 "
+                                    "(default: one per event, one background clip per clip length of material)")
+    p.add_argument("--ebr-db", nargs="+", type=float, default=[-6.0, 0.0, 6.0], metavar="DB",
+                   help="EBR values to draw from (default -6 0 6)")
+    p.add_argument("--clip-seconds", type=float, default=10.0)
+    p.add_argument("--resplit", action="store_true",
+                   help="re-assign train/val/test by source (70/20/10) instead of keeping the manifests' splits")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("wav", "flac"), default="wav")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=run_mix)
+
+
+def _register_import(sub) -> None:
+    p = sub.add_parser("import", help="import a public data set into a manifest",
+                       description="Import ESC-50 (meta/esc50.csv or esc50_subset.csv + audio/), UrbanSound8K "
+                                   "(metadata/UrbanSound8K.csv + audio/foldN/), AudioSet (segments CSV + folder of "
+                                   "clips named YTID[_start]), DCASE 2017 Task 2 (event_list*.csv + mixtures) or a "
+                                   "folder per class. Splits by source recording. Missing/unreadable clips are "
+                                   "skipped and listed in <out>.skipped.csv; extra metadata (e.g. folds) goes "
+                                   "to <out>.meta.csv.")
+    p.add_argument("source", choices=SOURCES, help="data set layout")
+    p.add_argument("root", help="data set root directory")
+    p.add_argument("--out", required=True, help="manifest to write")
+    p.add_argument("--label-map", help="CLASS=LABEL pairs, e.g. dog=dog,crying_baby=baby (default: per data set)")
+    p.add_argument("--other", choices=("background", "exclude"), default="background",
+                   help="what unmapped classes become (not for dcase2017)")
+    p.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.2, 0.1), metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--segments", help="audioset: segments CSV (default: the *segments*.csv in ROOT)")
+    p.add_argument("--background-folder", default="background", help="folder: name of the background folder")
+    p.add_argument("--source-regex", help="folder: regex whose group 1 of the file stem is the source recording")
+    p.add_argument("--default-split", default="train", help="dcase2017: split of lists named without a set")
+    p.set_defaults(func=run_import)
+
+
+def _register_ratio(sub) -> None:
+    p = sub.add_parser("ratio", help="subsample a manifest to an exact class ratio",
+                       description="Keeps, per split, k*ratio clips of each class with k maximal; deterministic "
+                                   "from --seed. The test split is kept as is unless --include-test.")
+    p.add_argument("manifest")
+    p.add_argument("--ratio", required=True, help="e.g. 6:1:2:16")
+    p.add_argument("--classes", default="dog,baby,gunshot,background",
+                   help="classes the ratio is over, 'background' = unlabelled clips (default dog,baby,gunshot,background)")
+    p.add_argument("--out", required=True, help="manifest to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--include-test", action="store_true", help="subsample the test split too")
+    p.set_defaults(func=run_ratio)
+
+
+def _parse_counts(text: str | None) -> dict[str, int] | None:
+    from raresound.errors import ConfigError
+
+    if text is None:
+        return None
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, value = item.partition("=")
+        if not value.strip().isdigit() or not name.strip():
+            raise ConfigError("counts", f"expected CLASS=N pairs, got {item!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
+def _summary(manifest) -> None:
+    from raresound.commands.info import format_summary
+    from raresound.data.manifest import read_manifest
+
+    print(format_summary(read_manifest(manifest)))
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from raresound.data.synthetic import synthesize_dataset
+
+    manifest = synthesize_dataset(args.out, ratio=args.ratio, n_clips=args.n_clips, seed=args.seed,
+                                  ebr_db_range=tuple(args.ebr_db), audio_format=args.format, workers=args.workers)
+    _summary(manifest)
+    print(f"written: {manifest}")
+    return 0
+
+
+def run_mix(args: argparse.Namespace) -> int:
+    from raresound.data.manifest import read_manifest
+    from raresound.data.mixtures import mix_dataset
+    from raresound.data.sources import events_and_backgrounds
+
+    events, _ = events_and_backgrounds(read_manifest(args.events))
+    _, backgrounds = events_and_backgrounds(read_manifest(args.backgrounds or args.events))
+    result = mix_dataset(events, backgrounds, args.out, _parse_counts(args.counts), ebr_db=args.ebr_db,
+                         clip_seconds=args.clip_seconds, resplit=args.resplit, seed=args.seed,
+                         audio_format=args.format, workers=args.workers)
+    _summary(result.manifest)
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} source file(s); see {Path(args.out) / 'report.csv'}")
+    print(f"written: {result.manifest}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from raresound.data.manifest import write_manifest
+    from raresound.data.sources import get_importer
+    from raresound.io import write_text
+
+    options = {"label_map": args.label_map, "fractions": args.fractions, "seed": args.seed}
+    if args.source != "dcase2017":
+        options["other"] = args.other
+    if args.source == "audioset":
+        options["segments"] = args.segments
+    elif args.source == "folder":
+        options.update(background=args.background_folder, source_regex=args.source_regex)
+    elif args.source == "dcase2017":
+        options["default_split"] = args.default_split
+    result = get_importer(args.source)(args.root, **options)
+    out = Path(args.out)
+    write_manifest(result.records, out)
+    base = out.with_suffix("")
+    if result.skipped:
+        write_text(f"{base}.skipped.csv", _csv(["path", "reason"], result.skipped))
+        print(f"skipped {len(result.skipped)} clip(s); see {base}.skipped.csv")
+    if result.metadata:
+        columns = sorted({k for m in result.metadata.values() for k in m})
+        rows = [[p, *(m.get(c, "") for c in columns)] for p, m in result.metadata.items()]
+        write_text(f"{base}.meta.csv", _csv(["path", *columns], rows))
+    _summary(out)
+    print(f"written: {out}")
+    return 0
+
+
+def run_ratio(args: argparse.Namespace) -> int:
+    from raresound.data.manifest import read_manifest, write_manifest
+    from raresound.data.ratio import parse_ratio, subsample_to_ratio
+
+    ratio = parse_ratio(args.ratio, args.classes)
+    splits = ("train", "val", "test") if args.include_test else ("train", "val")
+    records = subsample_to_ratio(read_manifest(args.manifest), ratio, seed=args.seed, splits=splits)
+    write_manifest(records, args.out)
+    _summary(args.out)
+    print(f"written: {args.out}")
+    return 0
+
+
+def _csv(header, rows) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()

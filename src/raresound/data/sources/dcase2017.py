@@ -1,0 +1,94 @@
+"""DCASE 2017 Task 2 (TUT Rare Sound Events 2017) mixture event lists.
+
+Accepted format: the `event_list_<set>_<class>.csv` files of the data set (found recursively under
+`root`, or given as `event_lists`): tab- (or comma-) separated, no header, one mixture per line,
+
+    mixture_devtest_gunshot_003_<hash>.wav<TAB>4.36<TAB>5.02<TAB>gunshot
+    mixture_devtest_gunshot_004_<hash>.wav                      (no event: background only)
+
+Mixture audio files are looked up by name anywhere under `root`. Splits come from the set name in
+the list or mixture file name (`devtrain` -> train, `devtest`/`evaltest` -> test, otherwise
+`default_split`): the official mixtures reuse isolated events within a set, so re-splitting them
+would leak events across splits. The original sources are unknown, so each mixture is its source.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from raresound.data.manifest import SPLITS
+from raresound.data.sources import AUDIO_EXTENSIONS, DEFAULT_FRACTIONS, Entry, ImportResult, finish, parse_label_map
+from raresound.errors import ConfigError, DataError
+
+DEFAULT_LABEL_MAP = {"babycry": "baby", "gunshot": "gunshot", "glassbreak": "glass"}
+SET_SPLITS = {"devtrain": "train", "devtest": "test", "evaltest": "test"}
+
+
+def _split_hint(*names: str, default: str) -> str:
+    for name in names:
+        for key, split in SET_SPLITS.items():
+            if key in name:
+                return split
+    return default
+
+
+def _time(text: str, where: str, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{where}: {column} is not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise DataError(f"{where}: {column} must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def read_event_list(path: Path) -> list[tuple[str, str, float | None, float | None, str | None]]:
+    """(where, filename, onset, offset, label) per line; events need all of onset, offset, label."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read event list ({exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in (line.split("\t") if "\t" in line else line.split(","))]
+        where = f"{path}:{number}"
+        if cells[0] == "filename" or cells[0] == "mixture_filename":
+            continue  # tolerate a header line
+        if len(cells) == 1 or all(not c for c in cells[1:]):
+            rows.append((where, cells[0], None, None, None))
+        elif len(cells) == 4 and all(cells):
+            onset, offset = _time(cells[1], where, "onset"), _time(cells[2], where, "offset")
+            if offset <= onset:
+                raise DataError(f"{where}: offset {offset} is not after onset {onset}")
+            rows.append((where, cells[0], onset, offset, cells[3]))
+        else:
+            raise DataError(f"{where}: expected 'filename' or 'filename, onset, offset, event_label', got {len(cells)} fields")
+    return rows
+
+
+def import_dcase2017(root: str | Path, *, event_lists: Sequence[str | Path] | None = None,
+                     label_map: Mapping[str, str] | str | None = None, default_split: str = "train",
+                     fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> ImportResult:
+    root = Path(os.path.abspath(root))  # absolute, normalised: manifests and reports name real files
+    if default_split not in SPLITS:
+        raise ConfigError("default_split", f"{default_split!r} is not one of {', '.join(SPLITS)}")
+    lists = [Path(p) for p in event_lists] if event_lists else sorted(root.rglob("event_list*.csv"))
+    if not lists:
+        raise DataError(f"{root}: no event_list*.csv files found")
+    labels_of = parse_label_map(label_map, DEFAULT_LABEL_MAP)
+    files = {p.name: p for p in sorted(root.rglob("*")) if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()}
+    entries, skipped = [], []
+    for event_list in lists:
+        for where, name, onset, offset, label in read_event_list(event_list):
+            if name not in files:
+                skipped.append((name, f"mixture audio not found under {root} (listed at {where})"))
+                continue
+            labels = () if label is None else (labels_of.get(label, label),)
+            split = _split_hint(event_list.name, name, default=default_split)
+            entries.append(Entry(str(files[name]), labels, f"dcase2017-{Path(name).stem}", onset, offset, split))
+    return finish(entries, skipped, fractions, seed, assign=False)
