@@ -306,6 +306,7 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
                 recipe.append(_recipe_row(job, cls, split, on, off))
 
     results = _run(jobs, workers)
+    _load_span.cache_clear()  # a later call may see rewritten files under the same paths
     failed = {path: reason for path, reason in results if reason is not None}
     skipped += [(p, f"mixture not written: {r}") for p, r in failed.items()]
     records = [r for r in records if r.path not in failed]
