@@ -58,6 +58,16 @@ def test_chunked_equals_brute_force_on_random_data():
         assert torch.equal(build_quintuplets(x, classes, clusters, chunk_size=chunk), expected)
 
 
+def test_anchor_subset_matches_rows_of_full_table():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(120, 4, generator=g, dtype=torch.float64)
+    classes = torch.randint(0, 3, (120,), generator=g)
+    clusters = torch.randint(0, 2, (120,), generator=g)
+    full = build_quintuplets(x, classes, clusters, chunk_size=16)
+    subset = torch.tensor([99, 3, 57, 0, 118])
+    assert torch.equal(build_quintuplets(x, classes, clusters, chunk_size=5, anchors=subset), full[subset])
+
+
 def test_partner_indices_fallback_and_mask():
     q = torch.tensor(LINE_EXPECTED + [[2, -1, -1, 0]])  # last: anchor of a single-cluster class
     filled, mask = partner_indices(q)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from raresound.errors import DataError
 from raresound.losses.logit_adjust import LogitAdjustedLoss
+from raresound.losses.softmax_targets import class_counts_with_background, softmax_event_scores, to_single_label
 
 
 def test_zero_logits_give_minus_log_prior():
@@ -49,8 +50,6 @@ def test_bad_priors_and_gradcheck():
 
 
 # softmax_targets helpers, shared by the softmax losses (background = last index)
-from raresound.losses.softmax_targets import (  # noqa: E402
-    class_counts_with_background, softmax_event_scores, to_single_label)
 
 
 def test_to_single_label_background_is_last_and_two_events_raise():

@@ -59,11 +59,14 @@ def _contiguous_runs(sorted_ids: Tensor) -> list[tuple[int, int]]:
     return list(zip([0] + ends[:-1], ends))
 
 
-def build_quintuplets(embeddings: Tensor, class_ids: Tensor, cluster_ids: Tensor, chunk_size: int = 4096) -> Tensor:
+def build_quintuplets(embeddings: Tensor, class_ids: Tensor, cluster_ids: Tensor, chunk_size: int = 4096,
+                      anchors: Tensor | None = None) -> Tensor:
     """Exact quintuplet table LongTensor[I, 4] = (p+, p-, p--, n) indices per anchor, -1 = missing.
 
     embeddings [I, D] (L2-normalised for LMLE, though any vectors work); class_ids [I];
     cluster_ids [I] (global or per-class: clusters are identified by the (class, cluster) pair).
+    anchors [A] (optional): only these rows are built, each still searched against all I points;
+    the result is then [A, 4] in the order given (cost scales with A * I).
     Distances are ||a||^2 + ||b||^2 - 2 a.b; the ||a||^2 term is constant along an anchor's row and
     is dropped since only the arg-min/arg-max matter.
     """
@@ -84,9 +87,13 @@ def build_quintuplets(embeddings: Tensor, class_ids: Tensor, cluster_ids: Tensor
     sq_norms = (xs * xs).sum(dim=1)
     group_sorted, class_sorted = group[order], classes[order]
     table = torch.full((n, 4), -1, dtype=torch.long)
+    # sorted positions of the anchors to build, ascending so each group's anchors are contiguous
+    inverse_order = torch.empty_like(order)
+    inverse_order[order] = torch.arange(n)
+    wanted = torch.arange(n) if anchors is None else torch.sort(inverse_order[torch.as_tensor(anchors).long()]).values
 
-    def block_distances(anchors: Tensor, c0: int, c1: int) -> Tensor:
-        return torch.addmm(sq_norms[c0:c1].unsqueeze(0), anchors, xs[c0:c1].T, alpha=-2.0)
+    def block_distances(rows_x: Tensor, c0: int, c1: int) -> Tensor:
+        return torch.addmm(sq_norms[c0:c1].unsqueeze(0), rows_x, xs[c0:c1].T, alpha=-2.0)
 
     def column_blocks(ranges):
         for start, end in ranges:
@@ -99,30 +106,29 @@ def build_quintuplets(embeddings: Tensor, class_ids: Tensor, cluster_ids: Tensor
         other_class = [(0, cls_start), (cls_end, n)]
         for grp_start, grp_end in (r for r in group_runs if cls_start <= r[0] < cls_end):
             same_class_other_cluster = [(cls_start, grp_start), (grp_end, cls_end)]
-            for r0 in range(grp_start, grp_end, chunk_size):
-                r1 = min(r0 + chunk_size, grp_end)
-                anchors, rows = xs[r0:r1], r1 - r0
+            in_group = wanted[(wanted >= grp_start) & (wanted < grp_end)]
+            for row_idx in in_group.split(chunk_size):
+                anchor_x, rows = xs[row_idx], row_idx.numel()
                 far_in_cluster = _RunningArg(rows, largest=True, dtype=xs.dtype)
                 near_other_cluster = _RunningArg(rows, largest=False, dtype=xs.dtype)
                 far_other_cluster = _RunningArg(rows, largest=True, dtype=xs.dtype)
                 near_other_class = _RunningArg(rows, largest=False, dtype=xs.dtype)
                 for c0, c1 in column_blocks([(grp_start, grp_end)]):
-                    d = block_distances(anchors, c0, c1)
-                    # exclude the anchor itself: rows r0..r1 sit at columns r0..r1 of the sorted order
-                    self_cols = torch.arange(r0, r1)
-                    inside = (self_cols >= c0) & (self_cols < c1)
-                    d[torch.nonzero(inside).squeeze(1), self_cols[inside] - c0] = float("-inf")
+                    d = block_distances(anchor_x, c0, c1)
+                    # exclude the anchor itself: anchor row r is column row_idx[r] of the sorted order
+                    inside = (row_idx >= c0) & (row_idx < c1)
+                    d[torch.nonzero(inside).squeeze(1), row_idx[inside] - c0] = float("-inf")
                     far_in_cluster.update(d, c0)
                 for c0, c1 in column_blocks(same_class_other_cluster):
-                    d = block_distances(anchors, c0, c1)
+                    d = block_distances(anchor_x, c0, c1)
                     near_other_cluster.update(d, c0)
                     far_other_cluster.update(d, c0)
                 for c0, c1 in column_blocks(other_class):
-                    near_other_class.update(block_distances(anchors, c0, c1), c0)
+                    near_other_class.update(block_distances(anchor_x, c0, c1), c0)
                 found = torch.stack([far_in_cluster.result(), near_other_cluster.result(),
                                      far_other_cluster.result(), near_other_class.result()], dim=1)
-                table[order[r0:r1]] = torch.where(found >= 0, order[found.clamp(min=0)], found)
-    return table
+                table[order[row_idx]] = torch.where(found >= 0, order[found.clamp(min=0)], found)
+    return table if anchors is None else table[torch.as_tensor(anchors).long()]
 
 
 def partner_indices(quintuplets: Tensor, anchor_index: Tensor | None = None) -> tuple[Tensor, Tensor]:
