@@ -90,7 +90,13 @@ def _balanced_assign(X: Tensor, C: Tensor) -> Tensor:
 
 
 def _update_centroids(X: Tensor, assign: Tensor, old: Tensor) -> Tensor:
-    sums = torch.zeros_like(old).index_add_(0, assign, X)
+    k = old.shape[0]
+    sums = torch.zeros_like(old)
+    # one-hot^T @ X per chunk: a BLAS matmul, several times faster than index_add_ on CPU
+    for start, chunk in _chunks(X, k):
+        a = assign[start:start + chunk.shape[0]]
+        onehot = torch.zeros(chunk.shape[0], k, device=X.device).scatter_(1, a[:, None], 1.0)
+        sums += onehot.t() @ chunk
     norms = sums.norm(dim=1, keepdim=True)
     # a cluster whose points cancel out (or that is empty) keeps its previous direction
     return torch.where(norms > 1e-12, sums / norms.clamp_min(1e-12), old)
