@@ -103,6 +103,8 @@ def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
             wanted = declared
             if duration is not None:
                 wanted = min(declared, math.ceil((duration + _CROP_MARGIN_SECONDS) * rate))
+            # Integer PCM (incl. FLAC) cannot hold NaN/inf; float and lossy-decoded data can.
+            may_be_non_finite = not fh.subtype.startswith(("PCM_", "ULAW", "ALAW"))
             data = fh.read(frames=wanted, dtype="float32", always_2d=True)
     except AudioError:
         raise
@@ -113,9 +115,9 @@ def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
 
     if data.shape[0] < wanted:
         raise AudioError(path, f"truncated: header declares {declared} frames, only {data.shape[0]} decoded")
-    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
-    mono = np.ascontiguousarray(mono, dtype=np.float32)
-    if not np.isfinite(mono).all():
+    # [N, 1] is contiguous, so reshape is a free view; downmix only when there are channels to mix.
+    mono = data.reshape(-1) if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    if may_be_non_finite and not np.isfinite(mono).all():
         raise AudioError(path, "contains non-finite samples (NaN or inf)")
     return mono, rate
 
@@ -141,11 +143,11 @@ def _check_header(path: Path, fh: sf.SoundFile, rate: int, frames: int) -> None:
 
 
 def _warn_if_suspicious(path: Path, wave: np.ndarray) -> None:
-    peak = float(np.max(np.abs(wave)))
-    if peak == 0.0:
+    magnitude = np.abs(wave)
+    if not magnitude.any():
         warnings.warn(f"{path}: audio is silent (all zeros)", AudioWarning, stacklevel=3)
         return
-    clipped = np.count_nonzero(np.abs(wave) >= CLIP_LEVEL)
+    clipped = np.count_nonzero(magnitude >= CLIP_LEVEL)
     if clipped > CLIP_FRACTION * wave.size:
         warnings.warn(
             f"{path}: audio looks clipped ({clipped} of {wave.size} samples at full scale)",
