@@ -63,3 +63,8 @@ def test_bad_head_input():
         _detector("v", K=None)
     with pytest.raises(ConfigError, match="head_input"):
         _detector("q")
+
+
+def test_positional_cluster_layer_is_rejected_clearly():
+    with pytest.raises(TypeError, match="by keyword"):
+        Detector(LSTMBackbone(n_mels=8, hidden_size=16), ClusterLayer(16, 2))

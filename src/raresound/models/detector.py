@@ -33,6 +33,9 @@ class Detector(nn.Module):
                  cluster_layer: ClusterLayer | None = None, head_input: str | None = None,
                  head: DetectorHead | None = None):
         super().__init__()
+        if isinstance(n_classes, nn.Module):  # old positional form Detector(backbone, cluster_layer)
+            raise TypeError("Detector(backbone, n_classes, cluster_layer=..., head_input=...): "
+                            "pass the cluster layer by keyword")
         if head_input is None:
             head_input = "e" if cluster_layer is None else "v"
         if head_input not in HEAD_INPUTS:
