@@ -29,7 +29,7 @@ def split(tmp_path):
     features = np.memmap(path, dtype=np.float16, mode="r", shape=(N, F, M))
     labels = (rng.random((N, L)) < 0.3).astype(np.float32)
     records = [ClipRecord(f"/x/{i}.wav", (), "train", f"s{i}") for i in range(N)]
-    return StoreSplit("train", features, labels, records)
+    return StoreSplit(features, labels, records, name="train")
 
 
 def test_items_are_normalised_float32_with_labels_and_index(split):
@@ -92,7 +92,7 @@ def test_loader_follows_a_given_sampler(split):
 def test_dataset_pickles_without_copying_the_memmap_and_works_in_workers(split):
     ds = StoreDataset(split, Normalizer().fit(split.features))
     blob = pickle.dumps(ds)
-    in_ram = StoreSplit(split.name, np.array(split.features), split.labels, split.records)
+    in_ram = StoreSplit(np.array(split.features), split.labels, split.records, split.name)
     copied = pickle.dumps(StoreDataset(in_ram, ds.normalizer))
     # The memmap is reopened by path, not copied (the path/shape it pickles instead cost ~100 bytes).
     assert len(copied) - len(blob) >= 0.9 * split.features.nbytes

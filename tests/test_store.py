@@ -178,15 +178,27 @@ def test_partial_work_of_a_different_job_is_discarded(dataset, tmp_path, monkeyp
     again = build_store(dataset, out, other, workers=1, chunk_size=2, progress=False)
     assert again.computed_chunks == 0 and again.counts == report.counts  # finished store: nothing to do
 
+    # A different job over a finished store: its meta.json goes first, so a half-rebuilt store
+    # is never opened as complete.
+    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_two)
+    with pytest.raises(RuntimeError):
+        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    with pytest.raises(DataError, match="no meta.json"):
+        FeatureStore(out)
 
-def test_split_with_every_clip_bad_is_empty_not_an_error(tmp_path):
+
+def test_split_with_every_clip_bad_is_empty_and_warnings_are_listed(tmp_path):
     (tmp_path / "a.wav").write_text("x")
     sf.write(tmp_path / "ok.wav", np.full(8000, 0.1, np.float32), 16000)
+    sf.write(tmp_path / "silent.wav", np.zeros(8000, np.float32), 16000)
     (tmp_path / "m.csv").write_text(
-        "path,labels,split,source_id\na.wav,dog,val,s1\nok.wav,dog,train,s2\n"
+        "path,labels,split,source_id\na.wav,dog,val,s1\nok.wav,dog,train,s2\nsilent.wav,,train,s3\n"
     )
     report = build_store(tmp_path / "m.csv", tmp_path / "out", CFG, workers=1, progress=False)
-    assert report.counts == {"val": 0, "train": 1}
+    assert report.counts == {"val": 0, "train": 2}  # silent audio is valid, only warned about
+    assert [(Path(p).name, "silent" in w) for p, w in report.warned] == [("silent.wav", True)]
+    with open(tmp_path / "out" / "warnings.csv", newline="") as fh:
+        assert [Path(r[0]).name for r in list(csv.reader(fh))[1:]] == ["silent.wav"]
     val = FeatureStore(tmp_path / "out").split("val")
     assert len(val) == 0 and val.features.shape == (0, 100, 64) and val.labels.shape == (0, 1)
 

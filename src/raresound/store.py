@@ -80,10 +80,10 @@ class StoreReport:
 
 @dataclass
 class StoreSplit:
-    name: str
     features: np.ndarray  # np.memmap [N, F, M] float16, read-only
     labels: np.ndarray  # [N, L] float32 multi-hot over the store's classes
     records: list[ClipRecord] = field(repr=False)
+    name: str = ""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -128,7 +128,7 @@ class FeatureStore:
             features = np.zeros(shape, dtype=DTYPE)  # mmap cannot map an empty file
         else:
             features = np.memmap(data_path, dtype=DTYPE, mode="r", shape=shape)
-        return StoreSplit(name, features, label_matrix(records, self.classes), records)
+        return StoreSplit(features, label_matrix(records, self.classes), records, name)
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -224,6 +224,11 @@ def build_store(
     existing = _finished_store_report(out_dir, job, started)
     if existing is not None:
         return existing
+
+    # Rebuilding over a store of another job: drop its meta.json first, so that while split files
+    # are being replaced the directory never claims to be a complete store.
+    if (out_dir / "meta.json").is_file():
+        (out_dir / "meta.json").unlink()
 
     partial = out_dir / PARTIAL_DIR
     job_path = partial / "job.json"
