@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import soundfile as sf
 import torch
 
 import raresound.store as store_mod
-from raresound.audio import load
+from raresound.audio import AudioWarning, load
 from raresound.errors import DataError
 from raresound.features import FeatureConfig, LogMel
 from raresound.store import FeatureStore, build_store
@@ -234,3 +235,23 @@ def test_cli_features_builds_a_store_and_reports(dataset, tmp_path, capsys):
     assert FeatureStore(out).split("train").features.shape == (6, 100, 64)
     assert main(["features", "--manifest", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+def test_store_over_real_esc50_clips_if_available(tmp_path):
+    root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "esc50-subset"
+    if not (root / "esc50_subset.csv").exists():
+        pytest.skip(f"ESC-50 subset not found at {root}")
+    with open(root / "esc50_subset.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:4]
+    lines = ["path,labels,split,source_id"] + [
+        f"{root / 'audio' / r['filename']},{r['category']},train,{r['src_file']}" for r in rows
+    ]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    report = build_store(tmp_path / "m.csv", tmp_path / "store", FeatureConfig(), workers=1, progress=False)
+    assert report.counts == {"train": 4} and not report.skipped
+    split = FeatureStore(tmp_path / "store").split("train")
+    assert split.features.shape == (4, 1000, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioWarning)  # some ESC-50 clips are genuinely clipped
+        direct = LogMel()(load(split.records[0].path, duration=10.0)).numpy()
+    np.testing.assert_allclose(split.features[0].astype(np.float32), direct, atol=8e-3, rtol=0)

@@ -77,12 +77,11 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
     if wave.size == 0:
         raise AudioError(path, f"no samples left after resampling {source_rate} Hz to {sr} Hz")
 
-    if n_target is not None:
-        if wave.size >= n_target:
-            wave = wave[:n_target]
-        else:
-            wave = np.pad(wave, (0, n_target - wave.size))
-    _warn_if_suspicious(path, wave)
+    if n_target is not None and wave.size >= n_target:
+        wave = wave[:n_target]
+    _warn_if_suspicious(path, wave)  # before padding: judge the recording, not the added zeros
+    if n_target is not None and wave.size < n_target:
+        wave = np.pad(wave, (0, n_target - wave.size))
     return wave
 
 
