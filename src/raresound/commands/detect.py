@@ -1,0 +1,112 @@
+"""`raresound detect BUNDLE AUDIO...` (files) and `raresound detect BUNDLE --stream` (raw PCM on stdin)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="detect events in long audio files (sliding windows) or a live PCM stream",
+        description=(
+            "Slides windows of the bundle's clip length over each file (hop --hop), scores them in "
+            "batches, thresholds with the bundle's calibrated thresholds (or --threshold), optionally "
+            "median-filters the window decisions and merges runs of positive windows into events "
+            "(onset/offset = the span covered by the most positive windows; within one hop of the "
+            "truth, see raresound.detect). Files shorter than a window are zero-padded. Unreadable "
+            "files are reported and skipped; the exit code is non-zero only if every file fails. "
+            "With --stream, reads raw 16-bit little-endian mono PCM from stdin and prints each event "
+            "as a JSON line once it is confirmed (same events as offline detection)."),
+    )
+    p.add_argument("bundle", help="model bundle directory (RUN/models/NAME)")
+    p.add_argument("audio", nargs="*", help="audio files (any length, any libsndfile format)")
+    p.add_argument("--hop", type=float, default=1.0, help="window hop in seconds (default 1.0; a whole number of frames)")
+    p.add_argument("--threshold", action="append", metavar="T|CLASS=T",
+                   help="decision threshold for every class, or per class (repeatable); default: the bundle's")
+    p.add_argument("--median", type=int, default=1, help="median filter over N window decisions (odd, default 1 = off)")
+    p.add_argument("--min-gap", type=float, default=0.0, help="merge events of a class separated by <= S seconds")
+    p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
+    p.add_argument("--out", help="write events as a DCASE event list (tab-separated filename, onset, offset, event_label)")
+    p.add_argument("--json", help="write events, scores of every window and skipped files as JSON")
+    p.add_argument("--scores", help="write per-window scores as CSV")
+    p.add_argument("--full-paths", action="store_true", help="name files by their path, not their basename")
+    p.add_argument("--stream", action="store_true", help="read raw s16le mono PCM from stdin; print JSON lines")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
+    p.add_argument("--chunk-seconds", type=float, default=0.5, help="--stream read size in seconds (default 0.5)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.set_defaults(func=run)
+
+
+def _detector(args):
+    from raresound.bundle import load_bundle
+    from raresound.detect import WindowDetector, parse_threshold_args
+
+    threshold = parse_threshold_args(args.threshold)
+    bundle = load_bundle(args.bundle, device=args.device)
+    return WindowDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
+                          batch=args.batch)
+
+
+def run(args) -> int:
+    from raresound.errors import ConfigError
+
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ConfigError("--threads", f"must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.stream:
+        if args.audio:
+            raise ConfigError("--stream", "reads stdin; do not also give audio files")
+        return _run_stream(args)
+    if not args.audio:
+        raise ConfigError("audio", "give at least one audio file, or --stream")
+    return _run_files(args)
+
+
+def _run_files(args) -> int:
+    from raresound.detect import detect_files, write_events, write_json_report, write_scores_csv
+
+    detector = _detector(args)
+    report = detect_files(detector, args.audio, full_paths=args.full_paths)
+    for path, reason in report.failures:
+        print(f"raresound: skipped {path}: {reason}", file=sys.stderr)
+    for path, message in report.warnings:
+        print(f"raresound: warning: {message}", file=sys.stderr)
+    if args.out:
+        write_events(report.results, args.out)
+    else:
+        for r in report.results:
+            for e in r.events:
+                print(f"{r.filename}\t{e.onset!r}\t{e.offset!r}\t{e.event_label}")
+    if args.json:
+        write_json_report(report.results, args.json, detector, report.failures)
+    if args.scores:
+        write_scores_csv(report.results, args.scores, detector)
+    print(f"raresound: {report.summary()}", file=sys.stderr)
+    return 1 if not report.results else 0
+
+
+def _run_stream(args) -> int:
+    from raresound.streaming import check_stream_options, latency_bound, run_pcm_stream
+
+    check_stream_options(args.rate, args.chunk_seconds)
+    detector = _detector(args)
+
+    def emit(event, confirmed_at):
+        print(json.dumps({**event.to_dict(), "confirmed_at": round(confirmed_at, 6)}), flush=True)
+
+    bound = latency_bound(detector.grid, detector.median, detector.min_gap, args.chunk_seconds)
+    print(f"raresound: streaming at {args.rate} Hz; events are printed at most {bound:.2f} s of audio after "
+          "their offset", file=sys.stderr)
+    summary = run_pcm_stream(detector, sys.stdin.buffer, args.rate, args.chunk_seconds, emit)
+    if summary.trailing_bytes:
+        print(f"raresound: warning: ignored {summary.trailing_bytes} trailing byte (odd-length 16-bit PCM)",
+              file=sys.stderr)
+    print(f"raresound: stream ended: {summary.seconds:.1f} s of audio, {summary.n_windows} windows, "
+          f"{summary.n_events} events", file=sys.stderr)
+    return 0
