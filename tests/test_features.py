@@ -52,6 +52,10 @@ def test_feature_config_derived_values_and_roundtrip():
     assert cfg.n_frames(160000) == 1000 and cfg.n_frames() == 1000 and cfg.n_frames(159) == 0
     d = json.loads(json.dumps(cfg.to_dict()))
     assert FeatureConfig.from_dict(d) == cfg
+    coerced = FeatureConfig.from_dict({"sample_rate": 16000.0, "n_fft": 512.0})
+    assert coerced == cfg and isinstance(coerced.n_fft, int)
+    with pytest.raises(ConfigError, match="feature_config.n_mels"):
+        FeatureConfig(n_mels=40.5)
     with pytest.raises(ConfigError, match="feature_config.n_mel"):
         FeatureConfig.from_dict({"n_mel": 40})
     with pytest.raises(ConfigError, match="feature_config.win_ms"):

@@ -47,6 +47,8 @@ class FeatureConfig:
 
         for name in ("sample_rate", "n_mels", "n_fft"):
             positive(name, getattr(self, name), integer=True)
+            # 16000.0 from a YAML/JSON config means 16000; downstream APIs need a real int.
+            object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("win_ms", "hop_ms", "clip_seconds", "log_offset"):
             positive(name, getattr(self, name))
         nyquist = self.sample_rate / 2
