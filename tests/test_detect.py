@@ -60,7 +60,7 @@ def write_wav(path, wave, sr: int = SR):
 
 
 def planted_bundle(clip_seconds: float = 4.0, p0: float = 0.05, alpha: float = 200.0, thresholds=None) -> Bundle:
-    """Bundle with classes ['tone', 'other']: tone score = sigmoid(alpha*2tanh(1)*(p - p0)), other ~ 0."""
+    """Bundle with classes ['tone', 'whistle']: tone score = sigmoid(alpha*2tanh(1)*(p - p0)), whistle ~ 0."""
     cfg = FeatureConfig(clip_seconds=clip_seconds)
     logmel = LogMel(cfg)
     with torch.no_grad():
@@ -79,8 +79,8 @@ def planted_bundle(clip_seconds: float = 4.0, p0: float = 0.05, alpha: float = 2
         model.head.linear.weight[0, 0] = alpha
         model.head.linear.bias[0] = -alpha * PHI * (2 * p0 - 1)
         model.head.linear.bias[1] = -10.0
-    thresholds = {"tone": 0.5, "other": 0.5} if thresholds is None else thresholds
-    return Bundle(model.eval(), spec, ["tone", "other"], cfg, normalizer, thresholds, {"test": "planted"})
+    thresholds = {"tone": 0.5, "whistle": 0.5} if thresholds is None else thresholds
+    return Bundle(model.eval(), spec, ["tone", "whistle"], cfg, normalizer, thresholds, {"test": "planted"})
 
 
 def saved_planted_bundle(directory, **kwargs) -> Bundle:
@@ -269,18 +269,18 @@ def test_output_names_are_basenames_unless_they_collide(tmp_path):
 def test_thresholds_come_from_the_bundle_or_an_override(tmp_path):
     bundle = planted_bundle(thresholds={})
     bundle.path = tmp_path / "b"
-    with pytest.raises(DataError, match="no decision threshold for tone, other.*calibrate"):
+    with pytest.raises(DataError, match="no decision threshold for tone, whistle.*calibrate"):
         resolve_thresholds(bundle)
     assert resolve_thresholds(bundle, 0.3).tolist() == [0.3, 0.3]
     bundle.thresholds = {"tone": 0.7}
-    with pytest.raises(DataError, match="for other"):
+    with pytest.raises(DataError, match="for whistle"):
         resolve_thresholds(bundle)
-    assert resolve_thresholds(bundle, {"other": 0.2}).tolist() == [0.7, 0.2]
+    assert resolve_thresholds(bundle, {"whistle": 0.2}).tolist() == [0.7, 0.2]
     with pytest.raises(ConfigError, match="unknown class"):
         resolve_thresholds(bundle, {"dog": 0.2})
     assert parse_threshold_args(None) is None
     assert parse_threshold_args(["0.4"]) == 0.4
-    assert parse_threshold_args(["tone=0.4", "other=0.1"]) == {"tone": 0.4, "other": 0.1}
+    assert parse_threshold_args(["tone=0.4", "whistle=0.1"]) == {"tone": 0.4, "whistle": 0.1}
     for bad in (["x"], ["tone=abc"], ["=0.3"]):
         with pytest.raises(ConfigError):
             parse_threshold_args(bad)
