@@ -39,6 +39,15 @@ class SplitDataset(Dataset):
         x, y, _ = self.base[int(self.indices[i])]
         return x, y, i
 
+    def __getitems__(self, positions):
+        """Batched read: one sorted gather from the memmap for the whole batch."""
+        items = self.base.__getitems__([int(self.indices[p]) for p in positions])
+        return [(x, y, int(p)) for (x, y, _), p in zip(items, positions)]
+
+    def rows(self, positions) -> torch.Tensor:
+        """Normalised features [len(positions), F, M] for dataset positions."""
+        return torch.from_numpy(self.base._rows([int(self.indices[p]) for p in positions]))
+
 
 @dataclass
 class TrainingData:
@@ -141,7 +150,7 @@ def embed_dataset(model, dataset, batch_size: int, device) -> tuple[torch.Tensor
     chunks, idx_chunks = [], []
     for start in range(0, len(indices), batch_size):
         idx = indices[start:start + batch_size]
-        x = torch.stack([dataset[int(i)][0] for i in idx]).to(device)
+        x = dataset.rows(idx).to(device)
         chunks.append(model.embed(x).float())
         idx_chunks.append(torch.as_tensor(idx, device=chunks[-1].device))
     model.train(was_training)

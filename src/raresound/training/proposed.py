@@ -89,7 +89,7 @@ def lmle_objective(ctx: RecipeContext, model, result: ClusterResult, class_ids: 
         x, _, idx = batch
         partners, valid = partner_indices(quintuplets[idx.cpu()], idx.cpu())  # [B, 4] indices, [B, 3] mask
         flat = partners.clamp(min=0).reshape(-1)
-        xp = torch.stack([dataset[int(i)][0] for i in flat]).to(x.device)
+        xp = dataset.rows(flat.tolist()).to(x.device)
         e = net(torch.cat([x, xp]), output="embedding")
         a, rest = e[: x.shape[0]], e[x.shape[0]:].reshape(x.shape[0], 4, -1)
         return hinge(a, rest[:, 0], rest[:, 1], rest[:, 2], rest[:, 3], term_mask=valid.to(x.device))
