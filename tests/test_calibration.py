@@ -19,6 +19,7 @@ from raresound.evaluation import evaluate_scores
 from raresound.io import read_json, write_json
 from raresound.scoring import score_split
 from raresound.store import FeatureStore, build_store
+from test_detect import _one_thread  # noqa: F401  (autouse fixture)
 from test_detect import planted_bundle, planted_wave, write_wav
 
 N_POS, N_OTHER, N_NEG = 30, 6, 64

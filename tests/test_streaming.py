@@ -13,17 +13,10 @@ import torch
 from raresound.detect import WindowDetector
 from raresound.errors import ConfigError
 from raresound.streaming import StreamingDetector, latency_bound, run_pcm_stream
+from test_detect import _one_thread  # noqa: F401  (autouse fixture)
 from test_detect import SR, planted_bundle, planted_wave, write_wav
 
 EVENTS = [(3.3, 5.3), (12.05, 13.55), (14.6, 15.6), (27.7, 29.2)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,111 @@
+"""Export a bundle's network (everything after the log-mel front end) to ONNX or TorchScript.
+
+Exported graph: input ``features`` float32 [batch, W, M] = log-mel frames as `LogMel` computes them
+(W = frames of one clip, M = mel bands; the batch axis is dynamic) -> output ``scores`` float32
+[batch, L] = per-event detection scores in [0, 1] (sigmoid, or softmax event probabilities for
+softmax-trained models), directly comparable with the bundle's thresholds.
+
+The training-set normaliser IS baked in by default: it is part of the trained model (the weights
+are meaningless without it), and baking it leaves a deployer one thing to reimplement, the log-mel
+front end, instead of two. `bake_normalizer=False` (`--external-normalizer`) exports the bare
+network, whose input must then be (log-mel - mean) / std with the mean/std in the side file.
+
+Next to the model a side file ``<out>.json`` records the classes, thresholds, feature config,
+window length, input/output names and shapes, and the normaliser (always, for reference).
+
+ONNX uses the TorchScript-based exporter (`dynamo=False`, opset 17): the dynamo exporter needs
+onnxscript, which is not a dependency, while the legacy path handles nn.LSTM and the CNN exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from raresound.bundle import Bundle
+from raresound.errors import ConfigError, DataError
+from raresound.io import atomic_path, write_json
+
+FORMATS = ("onnx", "torchscript")
+SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "features", "scores"
+
+
+class ScoringNetwork(nn.Module):
+    """log-mel [B, W, M] -> (normalise) -> detector -> event scores [B, L]."""
+
+    def __init__(self, bundle: Bundle, bake_normalizer: bool = True):
+        super().__init__()
+        self.model = copy.deepcopy(bundle.model).cpu().eval()
+        self.softmax = bundle.spec.score == "softmax"
+        self.bake_normalizer = bake_normalizer
+        norm = bundle.normalizer
+        self.register_buffer("mean", torch.as_tensor(norm.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(norm.std, dtype=torch.float32))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = (features - self.mean) / self.std if self.bake_normalizer else features
+        logits = self.model(x)
+        if self.softmax:
+            return torch.softmax(logits, dim=1)[:, :-1]
+        return torch.sigmoid(logits)
+
+
+def example_input(bundle: Bundle, batch: int = 2) -> torch.Tensor:
+    cfg = bundle.feature_config
+    return torch.randn(batch, cfg.n_frames(), cfg.n_mels, generator=torch.Generator().manual_seed(0))
+
+
+def default_path(bundle_dir: str | Path, fmt: str) -> Path:
+    return Path(bundle_dir) / f"model{SUFFIX[fmt]}"
+
+
+def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_normalizer: bool = True) -> Path:
+    """Write the exported network (atomically) and its side file; returns the model path."""
+    if fmt not in FORMATS:
+        raise ConfigError("--format", f"must be one of {FORMATS}, got {fmt!r}")
+    if out is None:
+        if bundle.path is None:
+            raise DataError("export: the bundle has no directory; pass an output path")
+        out = default_path(bundle.path, fmt)
+    out = Path(out)
+    net = ScoringNetwork(bundle, bake_normalizer).eval()
+    x = example_input(bundle)
+    with warnings.catch_warnings():
+        # shape checks in the backbones are constants for a fixed window: tracing them is correct
+        warnings.simplefilter("ignore")
+        with atomic_path(out) as tmp:
+            if fmt == "onnx":
+                torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=OPSET,
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                import onnx
+
+                onnx.checker.check_model(onnx.load(str(tmp)))
+            else:
+                with torch.no_grad():
+                    traced = torch.jit.trace(net, (x,))
+                traced.save(str(tmp))
+    cfg = bundle.feature_config
+    write_json(out.with_name(out.name + ".json"), {
+        "format": fmt,
+        "model": out.name,
+        "bundle": str(bundle.path) if bundle.path else None,
+        "classes": list(bundle.classes),
+        "thresholds": dict(bundle.thresholds),
+        "score": bundle.spec.score,
+        "input": {"name": INPUT_NAME, "shape": ["batch", cfg.n_frames(), cfg.n_mels], "dtype": "float32",
+                  "content": "log-mel frames from raresound.features.LogMel" +
+                             ("" if bake_normalizer else ", normalised: (x - normalizer.mean) / normalizer.std")},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(bundle.classes)], "dtype": "float32"},
+        "normalizer_baked_in": bake_normalizer,
+        "normalizer": bundle.normalizer.to_dict(),
+        "feature_config": cfg.to_dict(),
+        "opset": OPSET if fmt == "onnx" else None,
+    })
+    return out
