@@ -1,0 +1,96 @@
+"""CLI: detect (files and --stream), outputs, skip-and-report exit codes, evaluate-events round trip."""
+
+from __future__ import annotations
+
+import io
+import json
+import types
+
+import numpy as np
+
+from raresound.cli import main
+from raresound.evaluation.events import Event, read_event_list, write_event_list
+from raresound.io import read_json
+from test_detect import _one_thread  # noqa: F401  (autouse fixture)
+from test_detect import planted_wave, saved_planted_bundle, write_wav
+
+EVENTS = {"a.wav": [(5.3, 7.3), (20.05, 22.05)], "b.wav": [(3.1, 4.6)]}
+
+
+def _files(tmp_path):
+    paths = []
+    for i, (name, events) in enumerate(EVENTS.items()):
+        paths.append(str(write_wav(tmp_path / name, planted_wave(30.0 if name == "a.wav" else 9.0, events, seed=i))))
+    return paths
+
+
+def test_detect_files_writes_dcase_list_json_and_scores(tmp_path, capsys):
+    saved_planted_bundle(tmp_path / "bundle")
+    paths = _files(tmp_path)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF nonsense")
+    rc = main(["detect", str(tmp_path / "bundle"), *paths, str(junk), "--hop", "0.5", "--out", str(tmp_path / "ev.tsv"),
+               "--json", str(tmp_path / "ev.json"), "--scores", str(tmp_path / "scores.csv")])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert f"skipped {junk}" in err and "detected 3 events in 2 file(s)" in err and "skipped 1" in err
+    events = read_event_list(tmp_path / "ev.tsv")
+    assert [(e.filename, e.event_label) for e in events] == [("a.wav", "tone"), ("a.wav", "tone"), ("b.wav", "tone")]
+    for e, (a, b) in zip(events, EVENTS["a.wav"] + EVENTS["b.wav"]):
+        assert abs(e.onset - a) < 0.5 and abs(e.offset - b) < 0.5
+    report = read_json(tmp_path / "ev.json")
+    assert [f["filename"] for f in report["files"]] == ["a.wav", "b.wav"]
+    assert report["files"][0]["n_windows"] == 53 and len(report["files"][0]["scores"]) == 53
+    assert report["files"][0]["events"][0]["score"] > 0.99
+    assert report["skipped"][0]["path"] == str(junk)
+    assert report["thresholds"] == {"tone": 0.5, "whistle": 0.5} and report["hop_seconds"] == 0.5
+    rows = (tmp_path / "scores.csv").read_text().splitlines()
+    assert rows[0] == "filename,window,start,end,tone,whistle" and len(rows) == 1 + 53 + 11
+
+    # evaluate-events against the truth: every onset within the 0.5 s collar
+    write_event_list([Event(f, a, b, "tone") for f, evs in EVENTS.items() for a, b in evs], tmp_path / "ref.tsv")
+    assert main(["evaluate-events", str(tmp_path / "ref.tsv"), str(tmp_path / "ev.tsv"),
+                 "--json", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "ER 0.000" in out and "F1 100.0%" in out
+    metrics = read_json(tmp_path / "m.json")
+    assert metrics["overall"]["Ntp"] == 3 and metrics["class_wise"]["tone"]["f_measure"] == 1.0
+
+
+def test_detect_exit_codes_and_threshold_errors(tmp_path, capsys):
+    saved_planted_bundle(tmp_path / "bundle")
+    missing = str(tmp_path / "missing.wav")
+    assert main(["detect", str(tmp_path / "bundle"), missing]) == 1  # every file failed
+    err = capsys.readouterr().err
+    assert "skipped" in err and "missing.wav" in err and "detected 0 events in 0 file(s)" in err
+    saved_planted_bundle(tmp_path / "uncalibrated", thresholds={})
+    (path,) = _files(tmp_path)[1:]
+    assert main(["detect", str(tmp_path / "uncalibrated"), path]) == 2
+    assert "no decision threshold" in capsys.readouterr().err
+    # an explicit threshold works without calibration; printed to stdout without --out
+    assert main(["detect", str(tmp_path / "uncalibrated"), path, "--threshold", "0.5", "--hop", "0.5"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("b.wav\t") and out[0].endswith("\ttone")
+    assert main(["detect", str(tmp_path / "bundle"), path, "--hop", "0.013"]) == 2
+    assert main(["detect", str(tmp_path / "bundle"), path, "--median", "2"]) == 2
+    assert main(["detect", str(tmp_path / "bundle")]) == 2
+
+
+def test_detect_stream_prints_json_lines_like_offline(tmp_path, capsys, monkeypatch):
+    saved_planted_bundle(tmp_path / "bundle")
+    wave = planted_wave(30.0, EVENTS["a.wav"], seed=0)
+    write_wav(tmp_path / "a.wav", wave)
+    assert main(["detect", str(tmp_path / "bundle"), str(tmp_path / "a.wav"), "--hop", "0.5",
+                 "--out", str(tmp_path / "off.tsv")]) == 0
+    offline = read_event_list(tmp_path / "off.tsv")
+    capsys.readouterr()
+    pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(pcm)))
+    assert main(["detect", str(tmp_path / "bundle"), "--stream", "--hop", "0.5", "--chunk-seconds", "0.25"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(d["onset"], d["offset"], d["event_label"]) for d in lines] == [(e.onset, e.offset, e.event_label)
+                                                                            for e in offline]
+    assert all(d["confirmed_at"] >= d["offset"] for d in lines)
+    assert "events are printed at most" in captured.err and "stream ended: 30.0 s" in captured.err
+    assert main(["detect", str(tmp_path / "bundle"), str(tmp_path / "a.wav"), "--stream"]) == 2
