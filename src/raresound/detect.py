@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from raresound.bundle import Bundle, scores_from_logits
-from raresound.errors import AudioError, ConfigError, DataError, RaresoundError
+from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, LogMel
 
 # Feature blocks hold at least this many frames (0.5 s at a 10 ms hop): fewer LogMel calls offline;
@@ -558,7 +558,7 @@ def write_scores_csv(results: Sequence[FileDetection], path: str | Path, detecto
 
 
 __all__ = [
-    "AudioError", "BatchReport", "DecisionEngine", "DetectedEvent", "EventTracker", "FileDetection", "FrontEnd",
+    "BatchReport", "DecisionEngine", "DetectedEvent", "EventTracker", "FileDetection", "FrontEnd",
     "MedianFilter", "WindowDetector", "WindowGrid", "detect_files", "output_names", "parse_threshold_args",
     "resolve_thresholds", "sort_events", "write_events", "write_json_report", "write_scores_csv",
 ]
