@@ -33,10 +33,23 @@ def init_from_env(device: str = "cpu") -> bool:
     if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return is_distributed()
     backend = "nccl" if device.startswith("cuda") else "gloo"
-    dist.init_process_group(backend=backend)
-    if device.startswith("cuda"):
+    if device.startswith("cuda"):  # before the group exists, so NCCL binds this rank's GPU
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
     return True
+
+
+def destroy() -> None:
+    """Tear the process group down (end of a torchrun job); no-op in a single process."""
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def _comm_device(t: torch.Tensor) -> torch.device:
+    """NCCL only moves CUDA tensors; gloo takes CPU (and CUDA) tensors."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return t.device
 
 
 def barrier() -> None:
@@ -46,8 +59,9 @@ def barrier() -> None:
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
-        t = t.clone()
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        out = t.to(_comm_device(t), copy=True)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        t = out.to(t.device)
     return t
 
 
@@ -55,6 +69,7 @@ def all_gather_rows(t: torch.Tensor) -> torch.Tensor:
     """Concatenate a [n_r, ...] tensor from every rank (n_r may differ) along dim 0, in rank order."""
     if not is_distributed():
         return t
+    home, t = t.device, t.to(_comm_device(t))
     n = torch.tensor([t.shape[0]], device=t.device)
     sizes = [torch.zeros_like(n) for _ in range(world_size())]
     dist.all_gather(sizes, n)
@@ -63,7 +78,7 @@ def all_gather_rows(t: torch.Tensor) -> torch.Tensor:
     padded[: t.shape[0]] = t
     out = [torch.zeros_like(padded) for _ in range(world_size())]
     dist.all_gather(out, padded)
-    return torch.cat([o[: int(s.item())] for o, s in zip(out, sizes)], dim=0)
+    return torch.cat([o[: int(s.item())] for o, s in zip(out, sizes)], dim=0).to(home)
 
 
 def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
