@@ -44,10 +44,20 @@ def run(args) -> int:
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
 
+    import torch
+
     cfg = load_config(args.config, overrides_from_args(args))  # validated before any work
-    dist.init_from_env(cfg.training.device if cfg.training.device != "auto" else "cpu")
-    bundles = train(cfg, args.data, args.out)
-    if dist.is_main():
-        for name, path in bundles.items():
-            print(f"{name}: {path}")
+    device = cfg.training.device
+    if device == "auto":  # decides the backend: NCCL on GPUs, gloo on CPU
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
+    dist.init_from_env(device)
+    try:
+        bundles = train(cfg, args.data, args.out)
+        if dist.is_main():
+            for name, path in bundles.items():
+                print(f"{name}: {path}")
+    finally:
+        if owned:
+            dist.destroy()
     return 0
