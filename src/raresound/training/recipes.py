@@ -29,7 +29,7 @@ from raresound.training.loop import Stage, Trainer
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("training.device", "cuda requested but no CUDA device is available")
     if name == "cuda" and dist.is_distributed():
@@ -53,6 +53,8 @@ class RecipeContext:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.device = resolve_device(device or cfg.training.device)
+        if cfg.training.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("training.amp", f"fp16 needs a CUDA device (training on {self.device.type}; use bf16)")
         self.data: TrainingData = load_training_data(store_dir, cfg.data.ratio, cfg.data.classes, cfg.seed)
         shape = self.data.train.features.shape
         self.n_frames, self.n_mels = int(shape[1]), int(shape[2])
