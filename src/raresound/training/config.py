@@ -145,7 +145,7 @@ def _build(cls: type, data: Any, prefix: str):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(prefix or "<root>", f"must be a mapping, got {type(data).__name__}")
+        raise ConfigError(prefix.rstrip(".") or "<root>", f"must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:

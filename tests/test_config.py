@@ -1,0 +1,84 @@
+"""Recipe validation: every key checked before any work, errors name the dotted field."""
+
+from pathlib import Path
+
+import pytest
+
+from raresound.cli import main
+from raresound.errors import ConfigError
+from raresound.training.config import config_from_dict, load_config, parse_override
+
+CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"foo": 1}, "foo", "unknown key"),
+        ({"training": {"lrate": 0.1}}, "training.lrate", "unknown key"),
+        ({"training": {"lr": "fast"}}, "training.lr", "must be a number"),
+        ({"training": {"lr": 0}}, "training.lr", "must be > 0"),
+        ({"training": {"batch_size": 0}}, "training.batch_size", "must be >= 1"),
+        ({"training": {"batch_size": 6.5}}, "training.batch_size", "must be an integer"),
+        ({"training": {"patience": -1}}, "training.patience", "must be >= 0"),
+        ({"training": {"progress": "yes"}}, "training.progress", "true or false"),
+        ({"method": "svm"}, "method", "must be one of"),
+        ({"model": {"backbone": "gru"}}, "model.backbone", "must be one of"),
+        ({"model": "lstm"}, "model", "must be a mapping"),
+        ({"proposed": {"n_iter": 0}}, "proposed.n_iter", "must be >= 1"),
+        ({"proposed": {"alpha": -1.0}}, "proposed.alpha", "must be > 0"),
+        ({"proposed": {"head_input": "q"}}, "proposed.head_input", "must be one of"),
+        ({"proposed": {"lmle_margins": [0.1]}}, "proposed.lmle_margins", "three margins"),
+        ({"loss": {"cb_beta": 1.0}}, "loss.cb_beta", "[0, 1)"),
+        ({"data": {"ratio": 6}}, "data.ratio", "must be a string"),
+    ],
+)
+def test_bad_values_name_the_field(data, field, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert err.value.field == field
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_defaults_are_the_papers():
+    cfg = config_from_dict({})
+    assert (cfg.training.lr, cfg.training.batch_size, cfg.training.patience) == (1e-3, 64, 10)
+    p = cfg.proposed
+    assert (p.n_iter, p.layer_epochs, p.e2e_epochs, p.last_e2e_epochs) == (5, 2, 30, 150)
+    assert (p.beta, p.beta_prime) == (0.0, 5.0)
+    assert cfg.model.hidden_size == 128
+
+
+def test_int_accepted_where_float_expected_and_overrides_apply(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("method: proposed\nproposed:\n  beta_prime: 3\n")
+    cfg = load_config(path, dict([parse_override("training.max_epochs=7"), parse_override("proposed.beta=0.5")]))
+    assert cfg.proposed.beta_prime == 3.0 and isinstance(cfg.proposed.beta_prime, float)
+    assert cfg.training.max_epochs == 7 and cfg.proposed.beta == 0.5
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_recipe_is_valid(path):
+    if "reproduce" in path.parts:
+        pytest.skip("reproduction grids have their own schema (tests/test_reproduce.py)")
+    load_config(path)
+
+
+def test_cli_rejects_bad_config_before_any_work(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text("training:\n  max_epoch: 3\n")
+    code = main(["train", "--config", str(path), "--data", str(tmp_path / "no-store"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "config field 'training.max_epoch': unknown key" in err
+    assert not (tmp_path / "run").exists()
