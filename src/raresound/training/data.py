@@ -129,11 +129,16 @@ def _chunks(features, rows: np.ndarray | None, size: int = 256):
 
 def loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0,
            sampler=None, batch_sampler=None, pin_memory: bool = False) -> DataLoader:
-    """Seeded loader; under DDP a DistributedSampler shards the data (per-rank batch = batch_size)."""
+    """Seeded loader; a DistributedSampler shards the data (per-rank batch = batch_size).
+
+    It is used in a single process too (one replica), so the epoch order is a function of
+    (seed, epoch) alone and R ranks x batch B see, batch for batch, the same clips as one process
+    with batch R*B: a multi-GPU run can be reproduced (and checked) on one device."""
     if batch_sampler is not None:
         return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers, pin_memory=pin_memory)
-    if sampler is None and dist.is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=False)
+    if sampler is None:
+        sampler = DistributedSampler(dataset, num_replicas=dist.world_size(), rank=dist.rank(), shuffle=shuffle,
+                                     seed=seed, drop_last=False)
     return make_loader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, seed=seed,
                        sampler=sampler, num_workers=num_workers, pin_memory=pin_memory)
 
@@ -154,6 +159,9 @@ def embed_dataset(model, dataset, batch_size: int, device) -> tuple[torch.Tensor
         chunks.append(model.embed(x).float())
         idx_chunks.append(torch.as_tensor(idx, device=chunks[-1].device))
     model.train(was_training)
+    if not chunks:  # fewer clips than ranks: this rank's shard is empty
+        chunks = [torch.zeros((0, model.backbone.embedding_dim), device=device)]
+        idx_chunks = [torch.zeros(0, dtype=torch.int64, device=device)]
     emb = dist.all_gather_rows(torch.cat(chunks))
     idx_all = dist.all_gather_rows(torch.cat(idx_chunks))
     order = torch.argsort(idx_all)
