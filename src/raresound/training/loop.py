@@ -117,6 +117,8 @@ class Trainer:
         self.progress = progress and dist.is_main()
         self.max_train_batches = max_train_batches
         self.amp = amp
+        # fp16 gradients underflow without loss scaling; bf16 (and fp32) need none
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16" and self.device.type == "cuda")
         self.results: dict[str, StageResult] = {}
 
     # ----------------------------------------------------------------- helpers
@@ -190,8 +192,9 @@ class Trainer:
                     f"(non-finite); the last good checkpoint is kept in {self.stage_dir / stage.name}"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
             n = batch[0].shape[0]
             total += loss.item() * n
             count += n
@@ -240,6 +243,8 @@ class Trainer:
         if checkpoint_exists(last):
             meta = load_checkpoint(last, self.model, optimizer, map_location=self.device)
             state = {k: meta[k] for k in state}
+            if self.scaler.is_enabled() and "grad_scaler" in meta:
+                self.scaler.load_state_dict(meta["grad_scaler"])
         net = self._wrap()
 
         def patience_spent() -> bool:
@@ -249,7 +254,9 @@ class Trainer:
         while state["epoch"] < stage.max_epochs and not stopped_early:
             epoch = state["epoch"]
             seed = epoch_seed(self.seed, stage.name, epoch)
-            torch.manual_seed(seed)
+            # Dropout etc. draw from the global RNG: each rank its own stream (rank 0's is the
+            # single-process one), every stream a pure function of (seed, stage, epoch, rank).
+            torch.manual_seed(seed if dist.rank() == 0 else epoch_seed(self.seed, f"{stage.name}@{dist.rank()}", epoch))
             _set_loader_epoch(stage.train_loader, epoch, seed)
             if stage.before_epoch is not None:
                 stage.before_epoch(epoch)
@@ -269,7 +276,8 @@ class Trainer:
             if dist.is_main():
                 if improved:
                     save_checkpoint(folder / "best", self.model, meta={"epoch": epoch + 1, "val_loss": score})
-                save_checkpoint(last, self.model, optimizer, meta=state)
+                extra = {"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}
+                save_checkpoint(last, self.model, optimizer, meta={**state, **extra})
                 self._write_metrics()
             dist.barrier()
             if self.progress:
