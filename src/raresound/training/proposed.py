@@ -36,8 +36,11 @@ from raresound.training.recipes import RecipeContext, all_parameters, detection_
 def cluster_round(ctx: RecipeContext, model, round_no: int, class_ids: np.ndarray) -> ClusterResult:
     """Cluster the current embeddings (or reload this round's stored clustering on resume)."""
     path = ctx.run_dir / "stages" / f"round{round_no}-clusters.safetensors"
-    if path.exists():
-        t = load_tensors(path)
+    # Rank 0 decides and its tensors are broadcast, so every rank initialises the cluster layer from
+    # the same centroids (and takes the same branch: embed_dataset is a collective).
+    stored = dist.broadcast_object(path.exists() if dist.is_main() else None)
+    if stored:
+        t = dist.broadcast_object(load_tensors(path) if dist.is_main() else None)
     else:
         emb, _ = embed_dataset(model, ctx.data.train, ctx.cfg.training.batch_size, ctx.device)
         t = None
