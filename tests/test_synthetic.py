@@ -128,3 +128,15 @@ def test_resolve_counts_from_ratio_and_errors(tmp_path):
         synthesize_dataset(tmp_path, {"dog": 1}, ebr_db_range=(5, -5))
     with pytest.raises(ConfigError, match="audio_format"):
         synthesize_dataset(tmp_path, {"dog": 1}, audio_format="mp3")
+
+
+def test_loud_background_is_scaled_down_not_clipped(tmp_path):
+    # DCASE recipe: no clipping. A crackle-heavy family pushed to -3 dBFS RMS would exceed full
+    # scale; the rendered file must be scaled down to the peak limit instead.
+    family = synthetic._family("background", np.random.default_rng(0))
+    family.update(parts=["noise", "crackle"], levels_db={"noise": 0.0, "crackle": 0.0}, level_dbfs=-3.0)
+    path = tmp_path / "loud.wav"
+    synthetic._render({"seed": 1, "cls": "background", "sr": 16000, "n": 160000, "event_family": None,
+                       "background_family": family, "ebr_db": None, "path": str(path), "format": "wav"})
+    wave, _ = sf.read(path, dtype="float32")
+    assert 0.9 < np.max(np.abs(wave)) <= 0.99 + 1e-4

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from raresound.data.manifest import ClipRecord, write_manifest
-from raresound.data.mixtures import AUDIO_FORMATS, mix_at_ebr, write_clip
+from raresound.data.mixtures import AUDIO_FORMATS, limit_peak, mix_at_ebr, write_clip
 from raresound.data.ratio import BACKGROUND, DEFAULT_FRACTIONS, allocate, parse_ratio, split_by_source, stable_seed
 from raresound.errors import ConfigError
 from raresound.io import write_json
@@ -261,7 +261,8 @@ def _render(job: dict) -> tuple[float | None, float | None]:
         start = int(rng.integers(0, n - event.size + 1))
         wave = mix_at_ebr(wave.astype(np.float32), event.astype(np.float32), start, job["ebr_db"])
         onset, offset = start / sr, (start + event.size) / sr
-    write_clip(job["path"], wave.astype(np.float32), sr, job["format"])
+    # Loud background families can exceed full scale on their own: scale down, never clip.
+    write_clip(job["path"], limit_peak(wave.astype(np.float32)), sr, job["format"])
     return onset, offset
 
 
