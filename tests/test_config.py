@@ -69,7 +69,7 @@ def test_unreadable_config_files(tmp_path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_recipe_is_valid(path):
-    if "reproduce" in path.parts:
+    if "reproduce" in path.parts or path.name == "compare-synthetic.yaml":
         pytest.skip("reproduction grids have their own schema (tests/test_reproduce.py)")
     load_config(path)
 
@@ -82,3 +82,27 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path, capsys):
     assert code == 2
     assert "config field 'training.max_epoch': unknown key" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_suite_merges_base_and_names_bad_recipe_fields(tmp_path):
+    from raresound.training.config import load_recipes
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text("base:\n  training: {max_epochs: 3}\nrecipes:\n  a: {method: focal}\n"
+                     "  b: {method: cb, training: {patience: 2}}\n")
+    (na, a), (nb, b) = load_recipes(suite, {"seed": 5})
+    assert (na, a.method, a.training.max_epochs, a.seed) == ("a", "focal", 3, 5)
+    assert (nb, b.training.patience, b.training.max_epochs) == ("b", 2, 3)
+    suite.write_text("recipes:\n  a: {method: focal, loss: {gama: 1}}\n")
+    with pytest.raises(ConfigError, match=r"recipes.a.loss.gama"):
+        load_recipes(suite)
+    single = tmp_path / "one.yaml"
+    single.write_text("method: lmle\n")
+    assert [(n, c.method) for n, c in load_recipes(single)] == [("one", "lmle")]
+
+
+def test_compare_suite_covers_every_method():
+    from raresound.training.config import METHODS, load_recipes
+
+    suite = load_recipes(Path(__file__).resolve().parents[1] / "configs" / "compare-synthetic.yaml")
+    assert sorted(cfg.method for _, cfg in suite) == sorted(METHODS)

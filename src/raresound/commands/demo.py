@@ -27,7 +27,8 @@ def register(sub) -> None:
                    help=f"synthetic clips per class before the ratio is applied (default: {DEFAULT_COUNTS})")
     p.add_argument("--fractions", default="0.6,0.15,0.25", help="train,val,test shares by source (default: 0.6,0.15,0.25)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="training recipes to run")
+    p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
+                   help="training recipes or recipe suites to run (e.g. configs/compare-synthetic.yaml)")
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis/featurisation")
     p.set_defaults(func=run)
 
@@ -59,14 +60,14 @@ def run(args) -> int:
     from raresound.errors import ConfigError
     from raresound.scoring import evaluate_run
     from raresound.store import build_store
-    from raresound.training.config import load_config
+    from raresound.training.config import load_recipes
     from raresound.training.recipes import train
 
     out = Path(args.out)
     for path in args.configs:
         if not Path(path).exists():
             raise ConfigError(path, "demo recipe not found (run from the repository root, or pass --configs)")
-    configs = [load_config(path, {"seed": args.seed}) for path in args.configs]  # validate first
+    recipes = [r for path in args.configs for r in load_recipes(path, {"seed": args.seed})]  # validate first
     started = time.perf_counter()
 
     def step(msg: str) -> None:
@@ -82,10 +83,10 @@ def run(args) -> int:
     store = out / "store"
     step("featurising (64 log-mel bands, 25 ms / 10 ms, 1000 frames per clip) ...")
     report = build_store(manifest, store, workers=args.workers, progress=False)
-    step(f"store ready: {report}")
+    step(f"store ready: {report.summary()}")
     runs = []
-    for path, cfg in zip(args.configs, configs):
-        run_dir = out / "runs" / Path(path).stem
+    for name, cfg in recipes:
+        run_dir = out / "runs" / name
         step(f"training {cfg.method} ({cfg.model.backbone}) -> {run_dir}")
         train(cfg, store, run_dir)
         evaluate_run(run_dir, "test")

@@ -214,3 +214,43 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(text, "override must look like section.key=value")
     key, raw = text.split("=", 1)
     return key.strip(), yaml.safe_load(raw)
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_recipes(path: str | Path, overrides: dict | None = None) -> list[tuple[str, RecipeConfig]]:
+    """A recipe file gives one recipe (named after the file); a *suite* file gives several:
+    `base:` (shared fields) + `recipes: {name: fields}`, each merged on top of base and validated."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(str(path), "config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not (isinstance(data, dict) and "recipes" in data):
+        return [(path.stem, load_config(path, overrides))]
+    unknown = set(data) - {"base", "recipes"}
+    if unknown:
+        raise ConfigError(f"{path.name}:{sorted(unknown)[0]}", "unknown key in a suite (known: base, recipes)")
+    if not isinstance(data["recipes"], dict) or not data["recipes"]:
+        raise ConfigError(f"{path.name}:recipes", "must map recipe names to fields")
+    suite = []
+    for name, fields in data["recipes"].items():
+        merged = _deep_merge(data.get("base") or {}, fields or {})
+        for dotted, value in (overrides or {}).items():
+            node = merged
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        try:
+            suite.append((str(name), config_from_dict(merged)))
+        except ConfigError as exc:
+            raise ConfigError(f"recipes.{name}.{exc.field}", exc.reason) from None
+    return suite
