@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench reproduce toy clean
+.PHONY: install demo test bench reproduce toy compare clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench: $(STAMP)
 
 reproduce: $(STAMP)
 	$(VENV)/bin/raresound reproduce --config configs/reproduce/esc50-lstm-cpu.yaml
+
+compare: $(STAMP)
+	$(VENV)/bin/raresound demo --configs configs/compare-synthetic.yaml --out runs/compare-synthetic
 
 toy: $(STAMP)
 	$(VENV)/bin/raresound toy --out runs/toy
