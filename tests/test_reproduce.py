@@ -1,0 +1,210 @@
+"""The reproduction harness end to end on a tiny config: report numbers equal the run directories'
+eer.json, a second invocation retrains nothing, an interrupted cell resumes, configs validate.
+
+Runs on a generated ESC-50-style fixture (always) and on the real ESC-50 subset under
+../shared/data/esc50-subset when it is present (skipped with a message otherwise)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from raresound import reproduce as rp
+from raresound.errors import ConfigError
+from raresound.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "esc50-subset"
+SR = 16000
+
+
+def make_esc50_fixture(root: Path) -> Path:
+    """4 recordings each of dog / crying_baby / glass_breaking and 12 background recordings
+    (rain, wind), 1.5-s files, esc50_subset.csv layout."""
+    rng = np.random.default_rng(0)
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    t = np.arange(int(1.5 * SR)) / SR
+    specs = [("dog", 0, 4, 500.0), ("crying_baby", 20, 4, 1200.0), ("glass_breaking", 39, 4, 3000.0),
+             ("rain", 10, 6, None), ("wind", 16, 6, None)]
+    src = 1000
+    for category, target, n, freq in specs:
+        for i in range(n):
+            src += 1
+            if freq is None:
+                wave = 0.1 * rng.standard_normal(t.size) * (1.0 + 0.5 * np.sin(2 * np.pi * (i + 1) * t))
+            else:
+                wave = np.zeros(t.size)
+                start = int(rng.integers(0, SR // 2))
+                burst = np.arange(int(0.4 * SR)) / SR
+                f = freq * (1 + 0.1 * i)
+                wave[start:start + burst.size] = 0.5 * np.sin(2 * np.pi * f * burst) * np.hanning(burst.size)
+                wave[start:start + burst.size] += 0.02 * rng.standard_normal(burst.size)
+            name = f"1-{src}-A-{target}.wav"
+            sf.write(str(root / "audio" / name), wave.astype(np.float32), SR, subtype="PCM_16")
+            rows.append([name, 1, target, category, False, src, "A"])
+    with open(root / "esc50_subset.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        w.writerows(rows)
+    return root
+
+
+def tiny_config(data_root: Path) -> dict:
+    return {
+        "name": "tiny",
+        "schedule": {"name": "tiny", "notes": "Test schedule: 1-s clips, 1 epoch per stage."},
+        "data": {
+            "source": "esc50", "root": str(data_root), "classes": ["dog", "baby", "glass"],
+            "fractions": [0.5, 0.25, 0.25], "workers": 1,
+            "mixtures": {"clip_seconds": 1.0, "counts": {
+                "train": {"dog": 12, "baby": 2, "glass": 4, "background": 32},
+                "val": {"dog": 6, "baby": 1, "glass": 2, "background": 16},
+                "test": {"dog": 5, "baby": 5, "glass": 5, "background": 15}}},
+        },
+        "grid": {"backbones": ["lstm"], "ratios": ["6:1:2:16"], "methods": ["baseline", "proposed"], "seeds": [0, 1]},
+        "recipe": {"model": {"hidden_size": 8},
+                   "training": {"max_epochs": 1, "patience": 1, "progress": False, "batch_size": 16},
+                   "proposed": {"n_iter": 1, "layer_epochs": 1, "e2e_epochs": 1, "last_e2e_epochs": 1,
+                                "head_epochs": 1, "finetune_epochs": 1}},
+        "bootstrap": {"n_boot": 50},
+        "toy": {"seed": 0, "n_rounds": 1, "layer_epochs": 0, "e2e_epochs": 1, "n_test": 50},
+        "threads": 1,
+    }
+
+
+def report_rows(report: str) -> dict[str, list[str]]:
+    """Rows of the main table: label -> cells (dog, baby, glass, overall, seeds, paper)."""
+    rows = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] in rp.MODEL_LABELS.values():
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def expected_cell(values: list[float]) -> str:
+    v = 100.0 * np.asarray(values)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
+
+
+def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
+    cfg = rp.config_from_dict(tiny_config(data_root))
+    out = tmp_path / "out"
+    report_dir = rp.reproduce(cfg, out, log=lambda m: None)
+    text = (report_dir / "report.md").read_text()
+
+    # Every number of the main table equals the one recomputed from the cells' eer.json.
+    rows = report_rows(text)
+    assert set(rows) == {rp.MODEL_LABELS[m] for m in ("baseline", "proposed1", "proposed2")}
+    for method, models in (("baseline", ["baseline"]), ("proposed", ["proposed1", "proposed2"])):
+        for model in models:
+            results = [read_json(out / "runs/lstm/6-1-2-16" / method / f"seed{s}" / "eval/test/eer.json")[model]
+                       for s in (0, 1)]
+            cells = rows[rp.MODEL_LABELS[model]]
+            for j, cls in enumerate(["dog", "baby", "glass"]):
+                assert cells[j] == expected_cell([r["eer"][cls] for r in results]), (model, cls)
+            assert cells[3] == expected_cell([r["overall"] for r in results])
+            assert cells[4] == "2"
+    assert rows[rp.MODEL_LABELS["baseline"]][5] == "20.3"  # the paper's number, labelled as such
+    assert "paper overall (AudioSet)" in text
+
+    # Paired comparison per seed equals the library bootstrap on the saved scores.
+    from raresound.evaluation import paired_bootstrap_eer_diff
+    from raresound.scoring import load_scores
+
+    p2, y = load_scores(out / "runs/lstm/6-1-2-16/proposed/seed1", "proposed2")
+    base, _ = load_scores(out / "runs/lstm/6-1-2-16/baseline/seed1", "baseline")
+    ref = paired_bootstrap_eer_diff(p2, base, y, n_boot=50, seed=0)
+    line = next(l for l in text.splitlines() if l.startswith("| 1 |"))
+    assert f"{100 * ref['diff']:+.1f} | [{100 * ref['low']:+.1f}, {100 * ref['high']:+.1f}]" in line
+    assert re.search(r"\| pooled \(0,1\) \|", text)
+    assert (report_dir / "det_lstm_6-1-2-16.png").stat().st_size > 0
+    assert (report_dir / "toy" / "round_1.png").exists()
+    assert "what was reduced" in text and "`proposed.n_iter` | 5 | 1" in text
+
+    # Second invocation: nothing is retrained, results untouched, same report numbers.
+    eer_files = sorted(out.glob("runs/**/eval/test/eer.json"))
+    assert len(eer_files) == 4
+    mtimes = [p.stat().st_mtime_ns for p in eer_files]
+    import raresound.training.recipes as recipes
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished cell was retrained")
+
+    monkeypatch.setattr(recipes, "train", no_training)
+    rp.reproduce(cfg, out, log=lambda m: None)
+    assert [p.stat().st_mtime_ns for p in eer_files] == mtimes
+    assert report_rows((report_dir / "report.md").read_text()) == rows
+    monkeypatch.undo()
+
+    # An interrupted cell (no eval yet) resumes from its stage checkpoints: same numbers.
+    cell = out / "runs/lstm/6-1-2-16/proposed/seed0"
+    before = read_json(cell / "eval/test/eer.json")
+    metrics = (cell / "metrics.jsonl").read_text()
+    (cell / "eval/test/eer.json").unlink()
+    calls = []
+    real_train = recipes.train
+    monkeypatch.setattr(recipes, "train", lambda *a, **k: calls.append(a[2]) or real_train(*a, **k))
+    rp.reproduce(cfg, out, log=lambda m: None)
+    assert [Path(c) for c in calls] == [cell]
+    assert (cell / "metrics.jsonl").read_text() == metrics  # no epoch was re-run
+    assert read_json(cell / "eval/test/eer.json") == before
+
+
+def test_reproduce_on_generated_fixture(tmp_path, monkeypatch):
+    run_and_check(tmp_path, make_esc50_fixture(tmp_path / "esc50"), monkeypatch)
+
+
+def test_reproduce_on_real_esc50_subset(tmp_path, monkeypatch):
+    if not (SHARED / "esc50_subset.csv").is_file():
+        pytest.skip(f"real ESC-50 subset not found at {SHARED}")
+    run_and_check(tmp_path, SHARED, monkeypatch)
+
+
+def test_shipped_configs_validate():
+    paths = sorted((ROOT / "configs" / "reproduce").glob("*.yaml"))
+    assert {p.name for p in paths} >= {"esc50-lstm-cpu.yaml", "esc50-cnn-cpu.yaml", "esc50-paper.yaml"}
+    for path in paths:
+        cfg = rp.load_config(path)
+        assert len(cfg.grid.seeds) >= 3, path
+        assert {"baseline", "proposed"} <= set(cfg.grid.methods)
+        assert set(cfg.grid.ratios) == {"6:1:2:16", "2:2:1:26"}
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"grid": {"methods": ["baseline", "nope"]}}, "grid.methods"),
+    ({"data": {"colour": 1}}, "data.colour"),
+    ({"recipe": {"training": {"lr": -1}}}, "training.lr"),
+    ({"grid": {"ratios": ["6:1:2"]}}, "grid.ratios"),
+    ({"data": {"mixtures": {"counts": {"train": {"cat": 3}}}}}, "data.mixtures.counts.train.cat"),
+])
+def test_bad_config_is_rejected_before_work(tmp_path, patch, field):
+    raw = rp.deep_merge(tiny_config(tmp_path), patch)
+    with pytest.raises(ConfigError) as err:
+        rp.config_from_dict(raw)
+    assert field in str(err.value)
+
+
+def test_pooled_bootstrap_of_one_seed_equals_paired_bootstrap():
+    from raresound.evaluation import paired_bootstrap_eer_diff
+
+    rng = np.random.default_rng(3)
+    y = np.zeros((120, 3))
+    y[np.arange(60), np.arange(60) % 3] = 1
+    a, b = rng.random((120, 3)) + 0.5 * y, rng.random((120, 3)) + 0.2 * y
+    ref = paired_bootstrap_eer_diff(a, b, y, n_boot=300, seed=7)
+    got = rp.pooled_bootstrap([(a, b)], y, n_boot=300, seed=7, ci=0.95)
+    for key in ("diff", "mean_diff", "low", "high", "frac_a_better", "n_valid"):
+        assert got[key] == pytest.approx(ref[key]), key
+    # Two identical seeds average to the same numbers; a swapped pair flips the sign.
+    two = rp.pooled_bootstrap([(a, b), (a, b)], y, n_boot=300, seed=7, ci=0.95)
+    assert two["diff"] == pytest.approx(ref["diff"]) and two["low"] == pytest.approx(ref["low"])
+    flipped = rp.pooled_bootstrap([(b, a)], y, n_boot=300, seed=7, ci=0.95)
+    assert flipped["diff"] == pytest.approx(-ref["diff"]) and flipped["high"] == pytest.approx(-ref["low"])
