@@ -40,3 +40,155 @@ def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: flo
     write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(CLASSES),
                                    "splits": splits, "dtype": "float16"})
     return out
+
+
+# ------------------------------------------------------------------------------------------ tests
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from raresound.bundle import load_bundle  # noqa: E402
+from raresound.cli import main as cli_main  # noqa: E402
+from raresound.evaluation.eer import eer  # noqa: E402
+from raresound.store import FeatureStore  # noqa: E402
+
+TINY_PROPOSED = ["--set", "proposed.n_iter=2", "--set", "proposed.layer_epochs=1", "--set", "proposed.e2e_epochs=1",
+                 "--set", "proposed.last_e2e_epochs=3", "--set", "proposed.head_epochs=2",
+                 "--set", "proposed.finetune_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    torch.set_num_threads(1)
+    return make_store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "recipe.yaml"
+    path.write_text("seed: 1\nmodel:\n  hidden_size: 8\ntraining:\n  batch_size: 16\n  patience: 3\n  device: cpu\n")
+    return path
+
+
+def train(config, store, out, *extra) -> int:
+    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress", *extra])
+
+
+def val_scores(bundle_dir, store):
+    bundle = load_bundle(bundle_dir)
+    split = FeatureStore(store).split("val")
+    scores = bundle.score_features(torch.from_numpy(split.features[:].astype("float32")))
+    return bundle, scores, split.labels
+
+
+def stage_rows(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_baseline_learns_the_tiny_task(config, store, tmp_path):
+    assert train(config, store, tmp_path, "--set", "training.max_epochs=12", "--set", "training.lr=0.01") == 0
+    bundle, scores, labels = val_scores(tmp_path / "models" / "baseline", store)
+    assert scores.shape == (16, 2) and bundle.spec.score == "sigmoid"
+    eers = [eer(scores[:, c].numpy(), labels[:, c]) for c in range(2)]
+    assert max(eers) < 0.25, eers  # chance is 0.5
+    rows = stage_rows(tmp_path)
+    assert {r["stage"] for r in rows} == {"baseline"} and 1 <= len(rows) <= 12
+    assert (tmp_path / "normalizer.json").exists() and (tmp_path / "run.json").exists()
+
+
+@pytest.mark.parametrize("method, extra, score", [
+    ("focal", [], "sigmoid"),
+    ("cb", [], "sigmoid"),
+    ("cb", ["--set", "loss.cb_base=softmax"], "softmax"),
+    ("ldam-drw", ["--set", "loss.drw_start_epoch=1"], "softmax"),  # epoch 2 runs re-weighted
+    ("logit-adjust", [], "softmax"),
+    ("resample", [], "sigmoid"),
+    ("resample", ["--set", "loss.resample_mode=class-balanced"], "sigmoid"),
+])
+def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, score):
+    assert train(config, store, tmp_path, "--method", method, "--set", "training.max_epochs=2", *extra) == 0
+    bundle, scores, _ = val_scores(tmp_path / "models" / method, store)
+    assert bundle.spec.score == score and bundle.info["method"] == method
+    assert scores.shape == (16, 2) and bool(((scores >= 0) & (scores <= 1)).all())
+    rows = stage_rows(tmp_path)
+    assert [r["epoch"] for r in rows] == [1, 2] and all(r["train_loss"] == r["train_loss"] for r in rows)
+
+
+def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
+    assert train(config, store, tmp_path, "--method", "lmle", *TINY_PROPOSED, "--set", "proposed.last_e2e_epochs=1") == 0
+    stages = json.loads((tmp_path / "stages" / "order.json").read_text())
+    assert stages == ["round1-e2e", "round2-e2e", "lmle1", "lmle2"]
+    for name in ("lmle1", "lmle2"):
+        _, scores, _ = val_scores(tmp_path / "models" / name, store)
+        assert scores.shape == (16, 2)
+
+
+def test_proposed_runs_algorithm_1(config, store, tmp_path):
+    assert train(config, store, tmp_path, "--method", "proposed", *TINY_PROPOSED) == 0
+    rounds = json.loads((tmp_path / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert all(r["K"] >= 3 for r in rounds)  # background + 2 classes, at least one cluster each
+    assert json.loads((tmp_path / "stages" / "order.json").read_text()) == [
+        "round1-layer", "round1-e2e", "round2-layer", "round2-e2e", "proposed1", "proposed2"]
+    bundle, scores, _ = val_scores(tmp_path / "models" / "proposed2", store)
+    assert bundle.spec.cluster_k == rounds[-1]["K"] and bundle.model.head.in_dim == rounds[-1]["K"]  # head on v
+    assert scores.shape == (16, 2)
+
+
+def test_proposed_killed_mid_way_resumes_to_the_unbroken_weights(config, store, tmp_path, monkeypatch):
+    from raresound.training import proposed
+
+    assert train(config, store, tmp_path / "unbroken", "--method", "proposed", *TINY_PROPOSED) == 0
+
+    real = proposed.thce_objectives
+    calls = {"n": 0}
+
+    def dying(ctx, result, val_ids):
+        objective, val_objective = real(ctx, result, val_ids)
+
+        def train_objective(net, batch):
+            calls["n"] += 1
+            if calls["n"] == 3 * 4 + 4 + 2:  # 4 batches/epoch: round2-e2e, epoch 2, batch 2
+                raise KeyboardInterrupt
+            return objective(net, batch)
+        return train_objective, val_objective
+
+    monkeypatch.setattr(proposed, "thce_objectives", dying)
+    assert train(config, store, tmp_path / "broken", "--method", "proposed", *TINY_PROPOSED) == 130
+    last = json.loads((tmp_path / "broken" / "stages" / "round2-e2e" / "last.json").read_text())
+    assert last["epoch"] == 1 and not (tmp_path / "broken" / "models").exists()
+    monkeypatch.setattr(proposed, "thce_objectives", real)
+    assert train(config, store, tmp_path / "broken", "--method", "proposed", "--resume", *TINY_PROPOSED) == 0
+    for name in ("proposed1", "proposed2"):
+        a = load_file(str(tmp_path / "unbroken" / "models" / name / "model.safetensors"))
+        b = load_file(str(tmp_path / "broken" / "models" / name / "model.safetensors"))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+    assert stage_rows(tmp_path / "broken") == [
+        {**r, "seconds": s["seconds"]} for r, s in zip(stage_rows(tmp_path / "unbroken"), stage_rows(tmp_path / "broken"))]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--set", "training.bogus=1"], "training.bogus"),
+    (["--set", "training.batch_size=-4"], "training.batch_size"),
+    (["--set", "model.backbone=rnn"], "model.backbone"),
+    (["--set", "proposed.lmle_margins=[0.1]"], "proposed.lmle_margins"),
+    (["--set", "training.amp=fp16"], "training.amp"),  # fp16 needs CUDA
+    (["--set", "nonsense"], "nonsense"),
+])
+def test_bad_config_fails_in_one_line_before_any_work(config, store, tmp_path, capsys, args, field):
+    out = tmp_path / "run"
+    assert train(config, store, out, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("raresound: error: ") and field in err and "\n" not in err
+    assert not (out / "stages").exists()
+
+
+def test_missing_config_and_store_are_one_line_errors(config, tmp_path, capsys):
+    assert train(tmp_path / "nope.yaml", tmp_path, tmp_path / "run") == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    assert train(config, tmp_path / "no-store", tmp_path / "run") == 2
+    assert "no-store" in capsys.readouterr().err
