@@ -120,6 +120,9 @@ def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_cl
 
 def _chunks(features, rows: np.ndarray | None, size: int = 256):
     n = len(features) if rows is None else len(rows)
+    if isinstance(features, np.memmap) and features.filename:
+        yield from _file_chunks(features, rows, n, size)
+        return
     for start in range(0, n, size):
         if rows is None:
             yield np.asarray(features[start:start + size], dtype=np.float32)
@@ -166,3 +169,23 @@ def embed_dataset(model, dataset, batch_size: int, device) -> tuple[torch.Tensor
     idx_all = dist.all_gather_rows(torch.cat(idx_chunks))
     order = torch.argsort(idx_all)
     return emb[order].cpu(), idx_all[order].cpu()
+
+
+def _file_chunks(features: np.memmap, rows: np.ndarray | None, n: int, size: int):
+    """The same blocks read with plain file reads: one pass over a paper-size split (~7 GB) then
+    goes through the page cache without mapping every page into this process (RSS stays flat)."""
+    shape, dtype = features.shape[1:], features.dtype
+    row_items = int(np.prod(shape))
+    row_bytes = row_items * dtype.itemsize
+    with open(features.filename, "rb") as f:
+        for start in range(0, n, size):
+            if rows is None:
+                m = min(size, n - start)
+                f.seek(features.offset + start * row_bytes)
+                block = np.fromfile(f, dtype=dtype, count=m * row_items).reshape(m, *shape)
+            else:
+                block = np.empty((len(rows[start:start + size]), *shape), dtype=dtype)
+                for j, r in enumerate(rows[start:start + size]):
+                    f.seek(features.offset + int(r) * row_bytes)
+                    block[j] = np.fromfile(f, dtype=dtype, count=row_items).reshape(shape)
+            yield block.astype(np.float32)
