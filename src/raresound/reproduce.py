@@ -278,14 +278,9 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
 
 
 def load_config(path: str | Path) -> ReproduceConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(str(path), "config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    return config_from_dict(raw)
+    from raresound.training.config import read_yaml
+
+    return config_from_dict(read_yaml(path))
 
 
 # --------------------------------------------------------------------------------------------

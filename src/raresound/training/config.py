@@ -190,22 +190,31 @@ def config_from_dict(data: dict | None) -> RecipeConfig:
     return cfg
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
-    """Read a YAML recipe, apply dotted overrides ({'training.max_epochs': 3}), validate."""
+def read_yaml(path: str | Path) -> Any:
+    """YAML file -> data, with one-line ConfigErrors naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(str(path), "config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def apply_overrides(data: dict, overrides: dict | None) -> dict:
+    """Set dotted keys in place: {'training.max_epochs': 3} -> data['training']['max_epochs'] = 3."""
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return config_from_dict(data)
+    return data
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
+    """Read a YAML recipe, apply dotted overrides ({'training.max_epochs': 3}), validate."""
+    return config_from_dict(apply_overrides(read_yaml(path), overrides))
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -227,12 +236,7 @@ def load_recipes(path: str | Path, overrides: dict | None = None) -> list[tuple[
     """A recipe file gives one recipe (named after the file); a *suite* file gives several:
     `base:` (shared fields) + `recipes: {name: fields}`, each merged on top of base and validated."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(str(path), "config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path)
     if not (isinstance(data, dict) and "recipes" in data):
         return [(path.stem, load_config(path, overrides))]
     unknown = set(data) - {"base", "recipes"}
@@ -242,13 +246,7 @@ def load_recipes(path: str | Path, overrides: dict | None = None) -> list[tuple[
         raise ConfigError(f"{path.name}:recipes", "must map recipe names to fields")
     suite = []
     for name, fields in data["recipes"].items():
-        merged = _deep_merge(data.get("base") or {}, fields or {})
-        for dotted, value in (overrides or {}).items():
-            node = merged
-            *parents, leaf = dotted.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
+        merged = apply_overrides(_deep_merge(data.get("base") or {}, fields or {}), overrides)
         try:
             suite.append((str(name), config_from_dict(merged)))
         except ConfigError as exc:
