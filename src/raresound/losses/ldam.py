@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss, as_float
+from raresound.losses.base import Loss
 from raresound.losses.class_balanced import effective_number_weights
-from raresound.losses.softmax_targets import as_class_index
+from raresound.losses.softmax_targets import softmax_inputs
 
 
 def ldam_margins(class_counts, max_margin: float) -> Tensor:
@@ -61,11 +61,8 @@ class LDAMLoss(Loss):
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
 
     def per_sample(self, logits: Tensor, targets: Tensor) -> Tensor:
-        logits = as_float(logits)
         n_classes = self.margins.numel()
-        if logits.shape[1] != n_classes:
-            raise DataError(f"logits have {logits.shape[1]} columns, expected L+1 = {n_classes}")
-        labels = as_class_index(targets, n_classes)
+        logits, labels = softmax_inputs(logits, targets, n_classes)
         true_class = F.one_hot(labels, n_classes).to(logits.dtype)
         margin_logits = logits - true_class * self.margins.to(logits.dtype)[labels].unsqueeze(1)
         values = F.cross_entropy(self.scale * margin_logits, labels, reduction="none")

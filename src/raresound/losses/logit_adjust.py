@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss, as_float
-from raresound.losses.softmax_targets import as_class_index
+from raresound.losses.base import Loss
+from raresound.losses.softmax_targets import softmax_inputs
 
 
 class LogitAdjustedLoss(Loss):
@@ -35,10 +35,7 @@ class LogitAdjustedLoss(Loss):
         self.register_buffer("log_priors", (priors / priors.sum()).log().float())
 
     def per_sample(self, logits: Tensor, targets: Tensor) -> Tensor:
-        logits = as_float(logits)
         n_classes = self.log_priors.numel()
-        if logits.shape[1] != n_classes:
-            raise DataError(f"logits have {logits.shape[1]} columns, expected L+1 = {n_classes}")
-        labels = as_class_index(targets, n_classes)
+        logits, labels = softmax_inputs(logits, targets, n_classes)
         adjusted = logits + self.tau * self.log_priors.to(logits.dtype)
         return F.cross_entropy(adjusted, labels, reduction="none")

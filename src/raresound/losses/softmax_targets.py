@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from raresound.errors import DataError
+from raresound.losses.base import as_float
 
 
 def to_single_label(targets: Tensor) -> Tensor:
@@ -57,3 +58,10 @@ def class_counts_with_background(targets: Tensor) -> Tensor:
     """Multi-hot targets [N, L] -> counts LongTensor[L+1] (events, then background last)."""
     labels = to_single_label(targets)
     return torch.bincount(labels, minlength=targets.shape[1] + 1)
+
+
+def softmax_inputs(logits: Tensor, targets: Tensor, n_classes: int) -> tuple[Tensor, Tensor]:
+    """Shared entry check of the softmax losses: float logits [B, L+1] and class indices [B]."""
+    if logits.shape[1] != n_classes:
+        raise DataError(f"logits have {logits.shape[1]} columns, expected L+1 = {n_classes}")
+    return as_float(logits), as_class_index(targets, n_classes)
