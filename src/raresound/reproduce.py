@@ -303,8 +303,14 @@ class Cell:
 
 
 def cells(cfg: ReproduceConfig) -> list[Cell]:
+    """Every cell, in run order: per backbone, baseline + proposed over all ratios and seeds first
+    (the paired comparison the paper claims), then each other method over all ratios and seeds, so
+    an interrupted or time-boxed run has the main comparison complete before the competitors."""
     g = cfg.grid
-    return [Cell(b, r, m, s) for b in g.backbones for r in g.ratios for s in g.seeds for m in g.methods]
+    groups = [[m for m in g.methods if m in ("baseline", "proposed")]]
+    groups += [[m] for m in g.methods if m not in ("baseline", "proposed")]
+    return [Cell(b, r, m, s) for b in g.backbones for group in groups for r in g.ratios for s in g.seeds
+            for m in group]
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
