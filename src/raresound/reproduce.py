@@ -66,6 +66,9 @@ MODEL_LABELS = {
     "resample": "Resampling (background undersampling)",
 }
 
+# Overall EER above which the claim section warns that the detectors are near chance (50 %).
+CHANCE_WARNING = 0.40
+
 # Which competitor reads which `loss.*` field (for the report's schedule table).
 LOSS_FIELDS_READ = {
     "gamma": ("focal", "cb"), "focal_alpha": ("focal",), "cb_beta": ("cb",), "cb_base": ("cb",),
@@ -787,6 +790,33 @@ def step_times(cfg: ReproduceConfig, out: Path) -> dict:
             for b, v in out_t.items()}
 
 
+def convergence(cfg: ReproduceConfig, out: Path) -> dict:
+    """model -> {"cells", "mean_epochs", "still_improving"} for the detector stage of each model
+    (the stage named like the model), over finished cells."""
+    rows: dict = {}
+    for cell in cells(cfg):
+        run_dir = cell.run_dir(out)
+        path = run_dir / "metrics.jsonl"
+        if not (cell_done(run_dir) and path.exists()):
+            continue
+        history: dict = {}
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                history.setdefault(row["stage"], []).append(row)
+        for model in METHOD_MODELS[cell.method]:
+            stage = history.get(model)
+            if not stage:
+                continue
+            losses = [r["val_loss"] if r["val_loss"] == r["val_loss"] else r["train_loss"] for r in stage]
+            entry = rows.setdefault(model, {"cells": 0, "epochs": [], "still_improving": 0})
+            entry["cells"] += 1
+            entry["epochs"].append(len(stage))
+            entry["still_improving"] += int(int(np.argmin(losses)) == len(losses) - 1)
+    return {m: {"cells": e["cells"], "mean_epochs": float(np.mean(e["epochs"])), "still_improving": e["still_improving"]}
+            for m, e in rows.items()}
+
+
 def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Callable[[str], None] = print) -> Path:
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -865,6 +895,11 @@ def _claim_section(comparisons: dict, table: dict) -> list[str]:
                      f"({claim}); pooled paired bootstrap: {verdict(comp['pooled'])}, "
                      f"Δ = {100 * comp['pooled']['diff']:+.1f} pts, "
                      f"CI [{100 * comp['pooled']['low']:+.1f}, {100 * comp['pooled']['high']:+.1f}].")
+        worst = max(np.mean(models["baseline"]["overall"]), np.mean(models["proposed2"]["overall"]))
+        if worst > CHANCE_WARNING:
+            lines.append(f"  Caution: an overall EER above {100 * CHANCE_WARNING:.0f}% (chance is 50%) means the "
+                         f"detectors barely learned on this schedule; this comparison cannot confirm or refute "
+                         f"the paper's claim.")
     return lines + [""]
 
 
@@ -930,6 +965,16 @@ def _schedule_section(cfg: ReproduceConfig, out: Path) -> list[str]:
         for backbone, t in times.items():
             lines.append(f"- {backbone.upper()}: {t['seconds_per_batch']:.2f} s per training batch "
                          f"({t['mean_epoch_seconds']:.1f} s per epoch, {t['epochs']} epochs measured)")
+        lines.append("")
+    conv = convergence(cfg, out)
+    if conv:
+        lines += ["Convergence of the detector stages (from the cells' metrics.jsonl): epochs run, and in how many "
+                  "cells the best validation loss was at the last epoch run, i.e. the stage was still improving "
+                  "when `max_epochs` stopped it (undertrained):", "",
+                  "| model | cells | epochs run (mean) | still improving at the end |", "|---|---:|---:|---:|"]
+        for model, c in conv.items():
+            lines.append(f"| {MODEL_LABELS.get(model, model)} | {c['cells']} | {c['mean_epochs']:.1f} | "
+                         f"{c['still_improving']} of {c['cells']} |")
         lines.append("")
     walls = []
     for cell in cells(cfg):
