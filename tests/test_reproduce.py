@@ -82,7 +82,8 @@ def tiny_config(data_root: Path) -> dict:
 def report_rows(report: str) -> dict[str, list[str]]:
     """Rows of the main table: label -> cells (dog, baby, glass, overall, seeds, paper)."""
     rows = {}
-    for line in report.splitlines():
+    main = report.split("## Main results", 1)[1].split("\n## ", 1)[0]
+    for line in main.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cells and cells[0] in rp.MODEL_LABELS.values():
             rows[cells[0]] = cells[1:]
