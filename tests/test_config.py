@@ -31,6 +31,7 @@ CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").rglob("
         ({"proposed": {"lmle_margins": [0.1]}}, "proposed.lmle_margins", "three margins"),
         ({"loss": {"cb_beta": 1.0}}, "loss.cb_beta", "[0, 1)"),
         ({"data": {"ratio": 6}}, "data.ratio", "must be a string"),
+        ({"method": "proposed", "model": {"normalize": False}}, "model.normalize", "must be true"),
     ],
 )
 def test_bad_values_name_the_field(data, field, message):

@@ -176,6 +176,8 @@ def _check_ranges(cfg: RecipeConfig) -> None:
         raise ConfigError("proposed.n_iter", "must be >= 1")
     if p.alpha <= 0:
         raise ConfigError("proposed.alpha", f"must be > 0, got {p.alpha}")
+    if cfg.method in ("proposed", "lmle") and not cfg.model.normalize:
+        raise ConfigError("model.normalize", "the clustered embedding compares L2-normalised embeddings by cosine; must be true")
     if len(p.lmle_margins) != 3:
         raise ConfigError("proposed.lmle_margins", "must list three margins [g1, g2, g3]")
     if not 0.0 < cfg.loss.background_fraction <= 1.0:
