@@ -546,11 +546,11 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def fmt_mean_std(values: Sequence[float]) -> str:
-    """EER fractions -> 'mean ± std' in % with one decimal (the paper's precision)."""
+    """EER fractions -> 'mean ± std' in % with one decimal (the paper's precision); one value -> 'mean'."""
     if not len(values):
         return "n/a"
     m, s = mean_std([100.0 * v for v in values])
-    return f"{m:.1f} ± {s:.1f}"
+    return f"{m:.1f} ± {s:.1f}" if len(values) > 1 else f"{m:.1f}"  # no spread from one seed
 
 
 def pooled_bootstrap(pairs: Sequence[tuple[np.ndarray, np.ndarray]], targets: np.ndarray, n_boot: int,
