@@ -107,3 +107,14 @@ def test_compare_suite_covers_every_method():
 
     suite = load_recipes(Path(__file__).resolve().parents[1] / "configs" / "compare-synthetic.yaml")
     assert sorted(cfg.method for _, cfg in suite) == sorted(METHODS)
+
+
+def test_model_fields_reach_the_backbone():
+    from raresound.bundle import build_model
+    from raresound.training.recipes import model_spec
+
+    cfg = config_from_dict({"model": {"backbone": "cnn", "channels_last": True, "dropout": 0.1}})
+    spec = model_spec(cfg, n_classes=3, n_frames=1000, n_mels=64)
+    assert spec.backbone_kwargs["channels_last"] is True and spec.backbone_kwargs["dropout"] == 0.1
+    model = build_model(spec)
+    assert model.backbone.embedding_dim == 512

