@@ -109,3 +109,20 @@ def test_input_errors():
         paired_bootstrap_eer_diff(np.zeros((3, 1)), np.zeros((3, 1)), np.zeros((3, 1)))
     with pytest.raises(DataError, match="ci"):
         paired_bootstrap_eer_diff(np.zeros((3, 1)), np.zeros((3, 1)), t, ci=1.5)
+
+
+def test_pooled_over_seeds_averages_the_per_pair_differences_on_shared_resamples():
+    from raresound.evaluation.bootstrap import pooled_bootstrap_eer_diff
+
+    rng = np.random.default_rng(7)
+    y = _task(300, rng)
+    good = rng.normal(size=y.shape) + 2.0 * y
+    bad = rng.normal(size=y.shape) + 0.5 * y
+    single = paired_bootstrap_eer_diff(good, bad, y, n_boot=200, seed=3)
+    assert pooled_bootstrap_eer_diff([(good, bad)], y, n_boot=200, seed=3) == single
+    # a pair and its mirror cancel in every resample: the pooled difference is exactly zero
+    mirror = pooled_bootstrap_eer_diff([(good, bad), (bad, good)], y, n_boot=200, seed=3)
+    assert mirror["diff"] == 0.0 and mirror["low"] == 0.0 and mirror["high"] == 0.0
+    # two copies of one pair pool to that pair's result
+    twice = pooled_bootstrap_eer_diff([(good, bad), (good, bad)], y, n_boot=200, seed=3)
+    assert twice["low"] == pytest.approx(single["low"]) and twice["high"] == pytest.approx(single["high"])

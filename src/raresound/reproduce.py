@@ -560,36 +560,9 @@ def pooled_bootstrap(pairs: Sequence[tuple[np.ndarray, np.ndarray]], targets: np
     Every resample draws the same clips for every seed and both systems (the test clips are shared
     by all seeds), so the interval reflects test-set sampling of the averaged difference. Uses the
     same weighted-EER evaluation as `evaluation.paired_bootstrap_eer_diff`."""
-    from raresound.evaluation import evaluate_scores
-    from raresound.evaluation.bootstrap import _BLOCK, _overall_eer_weighted
+    from raresound.evaluation.bootstrap import pooled_bootstrap_eer_diff
 
-    y = np.asarray(targets).astype(bool)
-    classes = [f"c{l}" for l in range(y.shape[1])]
-    observed = float(np.mean([evaluate_scores(a, y, classes)["overall"] - evaluate_scores(b, y, classes)["overall"]
-                              for a, b in pairs]))
-    n = y.shape[0]
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for start in range(0, n_boot, _BLOCK):
-        m = min(_BLOCK, n_boot - start)
-        idx = rng.integers(0, n, size=(m, n))
-        counts = np.bincount((idx + n * np.arange(m)[:, None]).ravel(), minlength=m * n).reshape(m, n)
-        total, ok = np.zeros(m), np.ones(m, dtype=bool)
-        for a, b in pairs:
-            ea, valid = _overall_eer_weighted(np.asarray(a, np.float64), y, counts)
-            eb, _ = _overall_eer_weighted(np.asarray(b, np.float64), y, counts)
-            total += ea - eb
-            ok &= valid
-        diffs.append((total / len(pairs))[ok])
-    d = np.concatenate(diffs)
-    if d.size == 0:
-        raise DataError("all bootstrap resamples lacked positives or negatives for some class")
-    alpha = (1.0 - ci) / 2.0
-    low, high = np.quantile(d, [alpha, 1.0 - alpha])
-    return {"diff": observed, "mean_diff": float(d.mean()), "low": float(low), "high": float(high),
-            "frac_a_better": float((d < 0).mean()), "frac_b_better": float((d > 0).mean()),
-            "n_boot": int(n_boot), "n_valid": int(d.size), "n_skipped": int(n_boot - d.size), "ci": float(ci),
-            "seed": int(seed)}
+    return pooled_bootstrap_eer_diff(pairs, targets, n_boot, seed, ci)
 
 
 def verdict(res: dict) -> str:

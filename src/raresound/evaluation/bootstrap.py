@@ -83,21 +83,31 @@ def paired_bootstrap_eer_diff(
     "low", "high": percentile confidence interval at level `ci`, "frac_a_better": fraction of valid
     resamples with diff < 0, "frac_b_better": fraction with diff > 0, "n_boot", "n_valid",
     "n_skipped", "ci", "seed"}``."""
-    a = np.asarray(scores_a, dtype=np.float64)
-    b = np.asarray(scores_b, dtype=np.float64)
+    return pooled_bootstrap_eer_diff([(scores_a, scores_b)], targets, n_boot, seed, ci)
+
+
+def pooled_bootstrap_eer_diff(pairs, targets, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+    """As `paired_bootstrap_eer_diff` for the mean difference over several (a, b) pairs scored on
+    the same clips (e.g. one pair per training seed): every resample draws the same clips for every
+    pair, so the interval reflects test-set sampling of the seed-averaged difference."""
+    pairs = [(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for a, b in pairs]
     y = np.asarray(targets)
-    if a.ndim != 2 or a.shape != b.shape or a.shape != y.shape:
-        raise DataError(f"scores_a, scores_b and targets must be [N, L] of one shape, got {a.shape}, {b.shape}, {y.shape}")
+    if not pairs:
+        raise DataError("no score pairs to compare")
+    for a, b in pairs:
+        if a.ndim != 2 or a.shape != b.shape or a.shape != y.shape:
+            raise DataError(f"scores_a, scores_b and targets must be [N, L] of one shape, got {a.shape}, {b.shape}, {y.shape}")
     if not 0.0 < ci < 1.0:
         raise DataError(f"ci must lie in (0, 1), got {ci}")
     if n_boot < 1:
         raise DataError(f"n_boot must be >= 1, got {n_boot}")
-    classes = [f"column {l}" for l in range(a.shape[1])]
+    classes = [f"column {l}" for l in range(y.shape[1])]
     # Full-set evaluation also validates the inputs (finite scores, 0/1 targets, every class present).
-    diff = evaluate_scores(a, y, classes)["overall"] - evaluate_scores(b, y, classes)["overall"]
+    diff = float(np.mean([evaluate_scores(a, y, classes)["overall"] - evaluate_scores(b, y, classes)["overall"]
+                          for a, b in pairs]))
     y = y.astype(bool)
 
-    n = a.shape[0]
+    n = y.shape[0]
     rng = np.random.default_rng(seed)
     diffs = []
     n_skipped = 0
@@ -105,9 +115,12 @@ def paired_bootstrap_eer_diff(
         m = min(_BLOCK, n_boot - start)
         idx = rng.integers(0, n, size=(m, n))
         counts = np.bincount((idx + n * np.arange(m)[:, None]).ravel(), minlength=m * n).reshape(m, n)
-        eer_a, ok = _overall_eer_weighted(a, y, counts)
-        eer_b, _ = _overall_eer_weighted(b, y, counts)  # same clips, same validity
-        diffs.append((eer_a - eer_b)[ok])
+        total = np.zeros(m)
+        for a, b in pairs:
+            eer_a, ok = _overall_eer_weighted(a, y, counts)
+            eer_b, _ = _overall_eer_weighted(b, y, counts)  # same clips, same validity
+            total += eer_a - eer_b
+        diffs.append((total / len(pairs))[ok])
         n_skipped += int((~ok).sum())
     d = np.concatenate(diffs)
     if d.size == 0:
@@ -115,7 +128,7 @@ def paired_bootstrap_eer_diff(
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(d, [alpha, 1.0 - alpha])
     return {
-        "diff": float(diff),
+        "diff": diff,
         "mean_diff": float(d.mean()),
         "low": float(low),
         "high": float(high),
