@@ -42,9 +42,12 @@ class ClipRecord:
         return not self.labels
 
 
-def _parse_time(text: str, column: str, where: str) -> float | None:
+def parse_time(text: str, column: str, where: str, required: bool = False) -> float | None:
+    """Seconds from a CSV cell: empty -> None (or an error when `required`); errors name file:line."""
     text = text.strip()
     if not text:
+        if required:
+            raise DataError(f"{where}: column '{column}' is empty")
         return None
     try:
         value = float(text)
@@ -99,9 +102,9 @@ def read_manifest(path: str | Path) -> list[ClipRecord]:
             labels=labels,
             split=(row.get("split") or "").strip(),
             source_id=(row.get("source_id") or "").strip(),
-            duration=_parse_time(row.get("duration") or "", "duration", where),
-            onset=_parse_time(row.get("onset") or "", "onset", where),
-            offset=_parse_time(row.get("offset") or "", "offset", where),
+            duration=parse_time(row.get("duration") or "", "duration", where),
+            onset=parse_time(row.get("onset") or "", "onset", where),
+            offset=parse_time(row.get("offset") or "", "offset", where),
         )
         _check_record(rec, where)
         records.append(rec)

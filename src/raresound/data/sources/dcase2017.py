@@ -14,12 +14,11 @@ would leak events across splits. The original sources are unknown, so each mixtu
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from raresound.data.manifest import SPLITS
+from raresound.data.manifest import SPLITS, parse_time
 from raresound.data.sources import AUDIO_EXTENSIONS, DEFAULT_FRACTIONS, Entry, ImportResult, finish, parse_label_map
 from raresound.errors import ConfigError, DataError
 
@@ -33,16 +32,6 @@ def _split_hint(*names: str, default: str) -> str:
             if key in name:
                 return split
     return default
-
-
-def _time(text: str, where: str, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataError(f"{where}: {column} is not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise DataError(f"{where}: {column} must be a finite number >= 0, got {text!r}")
-    return value
 
 
 def read_event_list(path: Path) -> list[tuple[str, str, float | None, float | None, str | None]]:
@@ -62,7 +51,8 @@ def read_event_list(path: Path) -> list[tuple[str, str, float | None, float | No
         if len(cells) == 1 or all(not c for c in cells[1:]):
             rows.append((where, cells[0], None, None, None))
         elif len(cells) == 4 and all(cells):
-            onset, offset = _time(cells[1], where, "onset"), _time(cells[2], where, "offset")
+            onset = parse_time(cells[1], "onset", where, required=True)
+            offset = parse_time(cells[2], "offset", where, required=True)
             if offset <= onset:
                 raise DataError(f"{where}: offset {offset} is not after onset {onset}")
             rows.append((where, cells[0], onset, offset, cells[3]))
