@@ -42,6 +42,16 @@ class ClipRecord:
         return not self.labels
 
 
+def read_csv_text(path: Path, what: str) -> str:
+    """A CSV file's text (BOM tolerated), with one-line DataErrors naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc})") from None
+
+
 def parse_time(text: str, column: str, where: str, required: bool = False) -> float | None:
     """Seconds from a CSV cell: empty -> None (or an error when `required`); errors name file:line."""
     text = text.strip()
@@ -77,13 +87,7 @@ def _check_record(rec: ClipRecord, where: str) -> None:
 def read_manifest(path: str | Path) -> list[ClipRecord]:
     """Read and validate a manifest; relative clip paths are resolved against its directory."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: manifest not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read manifest ({exc})") from None
-    reader = csv.DictReader(_stdio.StringIO(text))
+    reader = csv.DictReader(_stdio.StringIO(read_csv_text(path, "manifest")))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:

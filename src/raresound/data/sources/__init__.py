@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import soundfile as sf
 
-from raresound.data.manifest import ClipRecord
+from raresound.data.manifest import ClipRecord, read_csv_text
 from raresound.data.ratio import DEFAULT_FRACTIONS, assign_splits
 from raresound.errors import ConfigError, DataError
 
@@ -67,12 +67,7 @@ def get_importer(name: str) -> Callable[..., ImportResult]:
 
 def read_table(path: Path, required: Sequence[str], delimiter: str = ",") -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs of a CSV with a header; missing columns are a DataError."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: metadata file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read metadata ({exc})") from None
+    text = read_csv_text(path, "metadata file")
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in required if c not in header]
