@@ -68,8 +68,8 @@ def worker(work: Path, store: Path, job: str) -> int:
 
     cluster_round = proposed.cluster_round
 
-    def spy_round(ctx, model, round_no, class_ids):
-        result = cluster_round(ctx, model, round_no, class_ids)
+    def spy_round(ctx, model, round_no, class_ids, emb=None):
+        result = cluster_round(ctx, model, round_no, class_ids, emb)
         save_file({"centroids": result.centroids.contiguous(), "assignments": result.assignments.contiguous()},
                   mine / f"round{round_no}-clusters-{ctx.run_dir.name}.safetensors")
         return result

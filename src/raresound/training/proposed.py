@@ -33,8 +33,14 @@ from raresound.training.data import embed_dataset, label_vector_ids
 from raresound.training.recipes import RecipeContext, all_parameters, detection_objective, model_spec, register
 
 
-def cluster_round(ctx: RecipeContext, model, round_no: int, class_ids: np.ndarray) -> ClusterResult:
-    """Cluster the current embeddings (or reload this round's stored clustering on resume)."""
+def train_embeddings(ctx: RecipeContext, model) -> torch.Tensor:
+    return embed_dataset(model, ctx.data.train, ctx.cfg.training.batch_size, ctx.device)[0]
+
+
+def cluster_round(ctx: RecipeContext, model, round_no: int, class_ids: np.ndarray,
+                  emb: torch.Tensor | None = None) -> ClusterResult:
+    """Cluster the current embeddings `emb` (embedded here when not given), or reload this round's
+    stored clustering on resume."""
     path = ctx.run_dir / "stages" / f"round{round_no}-clusters.safetensors"
     # Rank 0 decides and its tensors are broadcast, so every rank initialises the cluster layer from
     # the same centroids (and takes the same branch: embed_dataset is a collective).
@@ -42,7 +48,8 @@ def cluster_round(ctx: RecipeContext, model, round_no: int, class_ids: np.ndarra
     if stored:
         t = dist.broadcast_object(load_tensors(path) if dist.is_main() else None)
     else:
-        emb, _ = embed_dataset(model, ctx.data.train, ctx.cfg.training.batch_size, ctx.device)
+        if emb is None:
+            emb = train_embeddings(ctx, model)
         t = None
         if dist.is_main():
             result = cluster_per_class(emb, torch.as_tensor(class_ids), seed=ctx.cfg.seed + round_no,
@@ -80,10 +87,9 @@ def thce_objectives(ctx: RecipeContext, result: ClusterResult, val_class_ids: to
     return train_objective, (val_objective if val_class_ids is not None else None)
 
 
-def lmle_objective(ctx: RecipeContext, model, result: ClusterResult, class_ids: np.ndarray):
+def lmle_objective(ctx: RecipeContext, emb: torch.Tensor, result: ClusterResult, class_ids: np.ndarray):
     from raresound.losses.lmle import TripleHeaderHingeLoss, build_quintuplets, partner_indices
 
-    emb, _ = embed_dataset(model, ctx.data.train, ctx.cfg.training.batch_size, ctx.device)
     quintuplets = build_quintuplets(emb, torch.as_tensor(class_ids), result.assignments.cpu())
     hinge = TripleHeaderHingeLoss(tuple(ctx.cfg.proposed.lmle_margins))
     dataset = ctx.data.train
@@ -100,8 +106,8 @@ def lmle_objective(ctx: RecipeContext, model, result: ClusterResult, class_ids: 
     return objective
 
 
-def round_report(ctx, model, round_no: int, result: ClusterResult, class_ids, trainer) -> dict:
-    emb, _ = embed_dataset(model, ctx.data.train, ctx.cfg.training.batch_size, ctx.device)
+def round_report(model, emb: torch.Tensor, round_no: int, result: ClusterResult, trainer) -> dict:
+    """Per-round artefacts; `emb` are the training embeddings after the round's training."""
     layer = model.cluster_layer
     learned = ClusterResult(torch.nn.functional.normalize(layer.W.detach().t().cpu().float(), dim=1),
                             result.assignments.cpu(), result.cluster_class.cpu(), result.sizes, result.k_per_class)
@@ -150,12 +156,17 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
         val_ids = torch.as_tensor(label_vector_ids(ctx.data.val.targets, vocabulary)[0])
 
     reports = []
+    # Training-set embeddings of the current weights: computed once after each round and reused by
+    # that round's report, the next round's clustering and LMLE's quintuplet search.
+    emb = None
     for r in range(1, p.n_iter + 1):
-        result = cluster_round(ctx, model, r, class_ids)
+        result = cluster_round(ctx, model, r, class_ids, emb)
         model.cluster_layer.init_from_centroids(result.centroids, result.cluster_class, alpha=p.alpha)
         epochs = p.last_e2e_epochs if r == p.n_iter else p.e2e_epochs
         if use_lmle:
-            objective, val_objective = lmle_objective(ctx, model, result, class_ids), None
+            if emb is None:
+                emb = train_embeddings(ctx, model)
+            objective = lmle_objective(ctx, emb, result, class_ids)
             # LMLE draws its mini-batches evenly over clusters (Huang et al. 2016, Sec. 3.2)
             sampler = ClusterBalancedBatchSampler(result.assignments.cpu().numpy(), cfg.training.batch_size,
                                                   seed=cfg.seed, num_replicas=dist.world_size(), rank=dist.rank())
@@ -169,14 +180,15 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
                                       keep_best=False, val_objective=val_objective, with_val=val_ids is not None))
             trainer.fit(ctx.stage(f"round{r}-e2e", objective, _embedding_params, epochs, patience=None,
                                   keep_best=False, val_objective=val_objective, with_val=val_ids is not None))
-        reports.append(round_report(ctx, model, r, result, class_ids, trainer))
+        emb = train_embeddings(ctx, model)
+        reports.append(round_report(model, emb, r, result, trainer))
         if dist.is_main():
             write_json(ctx.run_dir / "rounds.json", reports)
 
     if use_lmle:
         # LMLE trains no cluster layer: initialise it from the final embedding's clusters, so the
         # detector head sits on the same kind of input as Proposed1/2.
-        result = cluster_round(ctx, model, p.n_iter + 1, class_ids)
+        result = cluster_round(ctx, model, p.n_iter + 1, class_ids, emb)
         model.cluster_layer.init_from_centroids(result.centroids, result.cluster_class, alpha=p.alpha)
 
     spec.cluster_k = model.cluster_layer.K
