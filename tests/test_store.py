@@ -101,25 +101,30 @@ def test_parallel_build_is_byte_identical_to_serial(dataset, tmp_path):
     assert _store_bytes(tmp_path / "parallel") == _store_bytes(tmp_path / "serial")
 
 
+def _build_dying_after(dataset, out, monkeypatch, n_chunks: int, error: BaseException) -> None:
+    """Build a store whose chunk worker raises `error` after `n_chunks` chunks (a simulated kill)."""
+    real = store_mod._featurise_chunk
+    calls = {"n": 0}
+
+    def dies(task):
+        calls["n"] += 1
+        if calls["n"] > n_chunks:
+            raise error
+        return real(task)
+
+    monkeypatch.setattr(store_mod, "_featurise_chunk", dies)
+    with pytest.raises(type(error)):
+        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    monkeypatch.setattr(store_mod, "_featurise_chunk", real)
+
+
 def test_resume_after_injected_failure_is_byte_identical(dataset, tmp_path, monkeypatch):
     reference = tmp_path / "reference"
     build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)
 
     out = tmp_path / "resumed"
-    real = store_mod._featurise_chunk
-    calls = {"n": 0}
-
-    def dies_after_three(task):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt("simulated kill")
-        return real(task)
-
-    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_three)
-    with pytest.raises(KeyboardInterrupt):
-        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    _build_dying_after(dataset, out, monkeypatch, 3, KeyboardInterrupt("simulated kill"))
     assert not (out / "meta.json").exists()  # an unfinished store is never mistaken for a finished one
-    monkeypatch.setattr(store_mod, "_featurise_chunk", real)
 
     report = build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
     total_chunks = 3 + 3  # train: 7 rows / 2, val: 4 rows / 2
@@ -158,19 +163,7 @@ def test_resume_after_sigkill_is_byte_identical(dataset, tmp_path):
 
 def test_partial_work_of_a_different_job_is_discarded(dataset, tmp_path, monkeypatch):
     out = tmp_path / "store"
-    real = store_mod._featurise_chunk
-    calls = {"n": 0}
-
-    def dies_after_two(task):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise RuntimeError("boom")
-        return real(task)
-
-    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_two)
-    with pytest.raises(RuntimeError):
-        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
-    monkeypatch.setattr(store_mod, "_featurise_chunk", real)
+    _build_dying_after(dataset, out, monkeypatch, 2, RuntimeError("boom"))
     other = FeatureConfig(clip_seconds=1.0, n_mels=32)
     report = build_store(dataset, out, other, workers=1, chunk_size=2, progress=False)
     assert report.resumed_chunks == 0
@@ -181,9 +174,7 @@ def test_partial_work_of_a_different_job_is_discarded(dataset, tmp_path, monkeyp
 
     # A different job over a finished store: its meta.json goes first, so a half-rebuilt store
     # is never opened as complete.
-    monkeypatch.setattr(store_mod, "_featurise_chunk", dies_after_two)
-    with pytest.raises(RuntimeError):
-        build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)
+    _build_dying_after(dataset, out, monkeypatch, 0, RuntimeError("boom"))
     with pytest.raises(DataError, match="no meta.json"):
         FeatureStore(out)
 
