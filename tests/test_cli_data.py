@@ -22,7 +22,7 @@ def test_every_subcommand_has_help(argv, capsys):
 
 def test_synth_ratio_info_roundtrip(tmp_path, capsys):
     out = tmp_path / "syn"
-    assert main(["data", "synth", "--out", str(out), "--n-clips", "25", "--seed", "3", "--ebr-db", "-10", "0",
+    assert main(["data", "synth", "--out", str(out), "--n-clips", "25", "--seed", "3", "--ebr-db-range", "-10", "0",
                  "--workers", "1"]) == 0
     recs = read_manifest(out / "manifest.csv")
     assert Counter(r.labels for r in recs) == {("dog",): 6, ("baby",): 1, ("gunshot",): 2, (): 16}

@@ -33,7 +33,8 @@ def test_manifest_counts_labels_spans_and_audio(small_set):
         else:
             assert r.onset is None and r.offset is None
     ebr = json.loads((out / "synthesis.json").read_text())["ebr_db"]
-    assert len(ebr) == 14 and all(-15 <= v <= 5 for v in ebr.values())
+    # The default follows the DCASE 2017 Task 2 recipe: every event at -6, 0 or +6 dB.
+    assert len(ebr) == 14 and set(ebr.values()) <= {-6.0, 0.0, 6.0}
 
 
 def test_sources_never_cross_splits_and_each_class_reaches_each_split(small_set):
@@ -126,6 +127,15 @@ def test_resolve_counts_from_ratio_and_errors(tmp_path):
         resolve_counts(ratio="6:1:2", n_clips=10)
     with pytest.raises(ConfigError, match="ebr_db_range"):
         synthesize_dataset(tmp_path, {"dog": 1}, ebr_db_range=(5, -5))
+    with pytest.raises(ConfigError, match="ebr_db"):
+        synthesize_dataset(tmp_path, {"dog": 1}, ebr_db=[])
+
+
+def test_ebr_range_draws_uniformly_inside_it(tmp_path):
+    synthesize_dataset(tmp_path, {"dog": 6, "background": 0}, ebr_db_range=(-15, 5), seed=2, workers=1)
+    ebr = json.loads((tmp_path / "synthesis.json").read_text())
+    assert ebr["ebr_db_range"] == [-15.0, 5.0]
+    assert all(-15 <= v <= 5 for v in ebr["ebr_db"].values()) and len(set(ebr["ebr_db"].values())) == 6
     with pytest.raises(ConfigError, match="audio_format"):
         synthesize_dataset(tmp_path, {"dog": 1}, audio_format="mp3")
 

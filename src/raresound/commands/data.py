@@ -29,8 +29,10 @@ def _register_synth(sub) -> None:
     p.add_argument("--ratio", default="6:1:2:16", help="clip ratio over dog:baby:gunshot:background (default 6:1:2:16)")
     p.add_argument("--n-clips", type=int, default=500, help="clips in total (default 500)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ebr-db", nargs=2, type=float, metavar=("LOW", "HIGH"), default=(-15.0, 5.0),
-                   help="event-to-background ratio range in dB, drawn uniformly per clip (default -15 5)")
+    p.add_argument("--ebr-db", nargs="+", type=float, default=[-6.0, 0.0, 6.0], metavar="DB",
+                   help="event-to-background ratios to draw from per clip (default -6 0 6, the DCASE 2017 Task 2 recipe)")
+    p.add_argument("--ebr-db-range", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                   help="draw the EBR uniformly from LOW..HIGH dB instead (e.g. -15 5 for a harder set)")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="16-bit audio format")
     p.add_argument("--workers", type=int, default=2, help="processes (output does not depend on it)")
     p.set_defaults(func=run_synth)
@@ -120,7 +122,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from raresound.data.synthetic import synthesize_dataset
 
     manifest = synthesize_dataset(args.out, ratio=args.ratio, n_clips=args.n_clips, seed=args.seed,
-                                  ebr_db_range=tuple(args.ebr_db), audio_format=args.format, workers=args.workers)
+                                  ebr_db=args.ebr_db, ebr_db_range=args.ebr_db_range, audio_format=args.format, workers=args.workers)
     _summary(manifest)
     print(f"written: {manifest}")
     return 0

@@ -5,9 +5,9 @@ Every "source recording" is a parameter family (a dog's pitch and formants, a ro
 background's noise colour and hum); clips drawn from one family vary around it. Splits are made by
 family, so train/val/test never share a source, as with real recordings.
 
-Events are placed with the DCASE 2017 Task 2 recipe (see mixtures.py) at an event-to-background
-ratio drawn uniformly from `ebr_db_range`; the default -15..+5 dB includes events well below the
-background level so that a detector's EER stays clearly above zero.
+Events are placed with the DCASE 2017 Task 2 recipe (see mixtures.py): one event of 0.1-4 s per
+positive clip at a uniform onset, at an event-to-background ratio drawn from the recipe's set
+{-6, 0, +6} dB (`ebr_db`), or uniformly from a range (`ebr_db_range`, e.g. (-15, 5) for a harder set).
 
 The whole plan (families, splits, per-clip seeds and EBRs) is made up front from the seed; clips are
 then rendered independently, so the files are identical for any number of workers.
@@ -32,7 +32,7 @@ from raresound.io import write_json
 EVENT_CLASSES = ("dog", "baby", "gunshot")
 CLASSES = (*EVENT_CLASSES, BACKGROUND)
 DEFAULT_RATIO = "6:1:2:16"
-DEFAULT_EBR_DB = (-15.0, 5.0)
+DEFAULT_EBR_DB = (-6.0, 0.0, 6.0)  # DCASE 2017 Task 2 mixing recipe
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 10.0
 # Clips drawn per source family on average; a class with >= 3 clips gets >= 3 families so each
@@ -294,13 +294,27 @@ def resolve_counts(counts: Mapping[str, int] | None = None, ratio: str | Mapping
     return {cls: int(out.get(cls, 0)) for cls in CLASSES}
 
 
+def _ebr_sampler(choices: Sequence[float], value_range: tuple[float, float] | None):
+    """rng -> one EBR in dB: uniform over `value_range` if given, else one of `choices`."""
+    if value_range is not None:
+        low, high = (float(v) for v in value_range)
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ConfigError("ebr_db_range", f"expected finite LOW <= HIGH, got {value_range}")
+        return lambda rng: float(rng.uniform(low, high))
+    values = [float(v) for v in choices]
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ConfigError("ebr_db", f"expected one or more finite dB values, got {choices}")
+    return lambda rng: values[int(rng.integers(len(values)))]
+
+
 def _n_sources(count: int) -> int:
     return max(min(count, 3), math.ceil(count / CLIPS_PER_SOURCE))
 
 
 def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = None, *,
                        ratio: str | Mapping[str, int] | None = None, n_clips: int | None = None,
-                       seed: int = 0, ebr_db_range: tuple[float, float] = DEFAULT_EBR_DB,
+                       seed: int = 0, ebr_db: Sequence[float] = DEFAULT_EBR_DB,
+                       ebr_db_range: tuple[float, float] | None = None,
                        fractions: Sequence[float] = DEFAULT_FRACTIONS, clip_seconds: float = CLIP_SECONDS,
                        sample_rate: int = SAMPLE_RATE, audio_format: str = "wav",
                        workers: int | None = None) -> Path:
@@ -308,13 +322,12 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
     synthesis.json with the settings and each clip's EBR) and return the manifest path.
 
     counts: clips per class, e.g. {"dog": 144, "baby": 24, "gunshot": 48, "background": 384};
-    or ratio ("6:1:2:16" over dog,baby,gunshot,background) + n_clips. ebr_db_range: (low, high) dB,
-    EBR drawn uniformly per clip. fractions: train/val/test shares, assigned by source family.
+    or ratio ("6:1:2:16" over dog,baby,gunshot,background) + n_clips. ebr_db: the EBR values (dB)
+    each event clip draws one of (default: DCASE 2017 Task 2's -6, 0, +6); ebr_db_range: (low, high)
+    dB drawn uniformly per clip instead. fractions: train/val/test shares, assigned by source family.
     workers: processes (default: CPU count, at most 8); output does not depend on it."""
     counts = resolve_counts(counts, ratio, n_clips)
-    low, high = (float(v) for v in ebr_db_range)
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ConfigError("ebr_db_range", f"expected finite LOW <= HIGH, got {ebr_db_range}")
+    draw_ebr = _ebr_sampler(ebr_db, ebr_db_range)
     if audio_format.lower() not in AUDIO_FORMATS:
         raise ConfigError("audio_format", f"{audio_format!r} is not one of {', '.join(AUDIO_FORMATS)}")
     if not clip_seconds > 2.0 or not sample_rate >= 16000:
@@ -349,7 +362,7 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
             jobs.append({"seed": stable_seed(seed, "clip", cls, str(i)), "cls": cls, "sr": sample_rate, "n": n,
                          "event_family": families[cls][j] if cls != BACKGROUND else None,
                          "background_family": families[BACKGROUND][bg_j],
-                         "ebr_db": float(plan_rng.uniform(low, high)) if cls != BACKGROUND else None,
+                         "ebr_db": draw_ebr(plan_rng) if cls != BACKGROUND else None,
                          "path": str(path), "format": audio_format.lower()})
             records.append(ClipRecord(str(path), () if cls == BACKGROUND else (cls,), split, source, clip_seconds))
 
@@ -363,7 +376,9 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
                for r, (on, off) in zip(records, spans)]
     manifest = out_dir / MANIFEST_NAME
     write_json(out_dir / "synthesis.json", {
-        "seed": seed, "counts": counts, "ebr_db_range": [low, high], "fractions": list(fractions),
+        "seed": seed, "counts": counts, "fractions": list(fractions),
+        **({"ebr_db_range": [float(v) for v in ebr_db_range]} if ebr_db_range is not None
+           else {"ebr_db_choices": [float(v) for v in ebr_db]}),
         "clip_seconds": clip_seconds, "sample_rate": sample_rate, "audio_format": audio_format.lower(),
         "ebr_db": {Path(j["path"]).relative_to(out_dir).as_posix(): j["ebr_db"] for j in jobs if j["ebr_db"] is not None},
     })

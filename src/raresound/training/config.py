@@ -33,7 +33,8 @@ class DataConfig:
 class ModelConfig:
     backbone: Literal["lstm", "cnn"] = "lstm"
     hidden_size: int = 128  # LSTM units (paper: 1 layer, 128)
-    pooling: Literal["last", "mean"] = "last"  # LSTM embedding: final hidden state or time mean
+    pooling: Literal["max", "mean", "last"] = "max"  # LSTM embedding: max / mean over time, or final state
+    time_pool: int = 1  # LSTM: average this many frames before the LSTM (1 = paper's 10-ms steps)
     dropout: float = 0.3  # CNN dropout (paper: 0.3)
     normalize: bool = True  # L2-normalise the embedding
     channels_last: bool = False  # CNN: NHWC activations (1.35x faster per step on this CPU, same results)
@@ -167,6 +168,8 @@ def _build(cls: type, data: Any, prefix: str):
 
 def _check_ranges(cfg: RecipeConfig) -> None:
     t, p = cfg.training, cfg.proposed
+    if cfg.model.time_pool < 1:
+        raise ConfigError("model.time_pool", "must be >= 1 (1 = every 10-ms frame)")
     if t.batch_size < 1:
         raise ConfigError("training.batch_size", "must be >= 1")
     if t.lr <= 0:

@@ -40,7 +40,8 @@ def resolve_device(name: str) -> torch.device:
 def model_spec(cfg: RecipeConfig, n_classes: int, n_frames: int, n_mels: int, score: str = "sigmoid") -> ModelSpec:
     m = cfg.model
     if m.backbone == "lstm":
-        kwargs = {"n_mels": n_mels, "hidden_size": m.hidden_size, "pooling": m.pooling, "normalize": m.normalize}
+        kwargs = {"n_mels": n_mels, "hidden_size": m.hidden_size, "pooling": m.pooling, "normalize": m.normalize,
+                  "time_pool": m.time_pool}
     else:
         kwargs = {"n_mels": n_mels, "n_frames": n_frames, "normalize": m.normalize, "dropout": m.dropout,
                   "channels_last": m.channels_last}
