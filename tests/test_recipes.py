@@ -14,7 +14,8 @@ from raresound.io import write_json
 CLASSES = ("alarm", "knock")
 
 
-def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0) -> Path:
+def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0,
+               classes=CLASSES) -> Path:
     """A store written straight in the store format (meta.json, <split>.f16, <split>.index.csv):
     background is noise, each class adds energy in its own mel bands, so the task is learnable."""
     out = Path(out)
@@ -30,14 +31,14 @@ def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: flo
         x = rng.normal(0.0, 1.0, size=(len(labels), n_frames, n_mels))
         for i, label in enumerate(labels):
             if label:
-                band = 2 + 6 * CLASSES.index(label)
+                band = 2 + 6 * list(classes).index(label)
                 x[i, :, band:band + 3] += 2.0
         x.astype(np.float16).tofile(out / f"{split}.f16")
         records = [ClipRecord(f"clips/{split}-{i:04d}.wav", (label,) if label else (), split, f"src{i}",
                               clip_seconds) for i, label in enumerate(labels)]
         write_manifest(records, out / f"{split}.index.csv")
         splits[split] = {"n": len(labels), "n_frames": n_frames, "n_mels": n_mels}
-    write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(CLASSES),
+    write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(classes),
                                    "splits": splits, "dtype": "float16"})
     return out
 

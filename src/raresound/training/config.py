@@ -25,8 +25,10 @@ METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adj
 class DataConfig:
     """Optional re-balancing of a store at training time (featurise once, train at many ratios)."""
 
-    ratio: Optional[str] = None  # e.g. "6:1:2:16" over `classes` (background last); None = as stored
-    classes: Optional[str] = None  # e.g. "dog,baby,gunshot,background"; default: store classes + background
+    # "dog=6,baby=1,gunshot=2,background=16": names must be the store's classes + background.
+    # A positional "6:1:2:16" needs `classes`; None = as stored.
+    ratio: Optional[str] = None
+    classes: Optional[str] = None  # order of a positional ratio, e.g. "dog,baby,gunshot,background"
 
 
 @dataclass
@@ -166,7 +168,11 @@ def _build(cls: type, data: Any, prefix: str):
 
 
 def _check_ranges(cfg: RecipeConfig) -> None:
+    from raresound.data.ratio import parse_ratio
+
     t, p = cfg.training, cfg.proposed
+    if cfg.data.ratio is not None:  # the store's names are checked when it is opened
+        parse_ratio(cfg.data.ratio, cfg.data.classes, field="data.ratio")
     if t.batch_size < 1:
         raise ConfigError("training.batch_size", "must be >= 1")
     if t.lr <= 0:
