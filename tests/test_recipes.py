@@ -126,11 +126,20 @@ def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
         assert scores.shape == (16, 2)
 
 
-def test_proposed_runs_algorithm_1(config, store, tmp_path):
+def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert train(config, store, tmp_path, "--method", "proposed", *TINY_PROPOSED) == 0
     rounds = json.loads((tmp_path / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [1, 2]
     assert all(r["K"] >= 3 for r in rounds)  # background + 2 classes, at least one cluster each
+    # Balanced clusters (the default): alarm 12 and knock 8 clips -> one cluster each, background
+    # 44 -> K = 44 // 8 = 5 clusters of 8 or 9 clips.
+    printed = capsys.readouterr().out
+    for r in rounds:
+        assert r["clusters_per_class"] == {"0": 5, "1": 1, "2": 1} and r["K"] == 7
+        assert (r["cluster_size_min"], r["cluster_size_median"], r["cluster_size_max"]) == (8, 9.0, 12)
+        assert r["cluster_sizes_per_class"]["0"] == {"min": 8, "median": 9.0, "max": 9}
+        assert f"round {r['round']}: K=7 sizes min 8 / median 9 / max 12; Eq 3 holds for " \
+               f"{r['eq3_fraction_learned_columns']:.2f} of training clips" in printed
     assert json.loads((tmp_path / "stages" / "order.json").read_text()) == [
         "round1-layer", "round1-e2e", "round2-layer", "round2-e2e", "proposed1", "proposed2"]
     bundle, scores, _ = val_scores(tmp_path / "models" / "proposed2", store)
