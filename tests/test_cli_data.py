@@ -26,9 +26,20 @@ def test_synth_ratio_info_roundtrip(tmp_path, capsys):
                  "--workers", "1"]) == 0
     recs = read_manifest(out / "manifest.csv")
     assert Counter(r.labels for r in recs) == {("dog",): 6, ("baby",): 1, ("gunshot",): 2, (): 16}
-    assert "written:" in capsys.readouterr().out
-    assert main(["data", "ratio", str(out / "manifest.csv"), "--ratio", "1:0:0:1", "--out",
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "ratio dog=6 baby=1 gunshot=2 background=16 over 25 clips"
+    assert printed[1].split()[:4] == ["split", "dog", "baby", "gunshot"]  # the user's order, not alphabetical
+    assert "ratio all:   dog=6 baby=1 gunshot=2 background=16" in printed
+    assert printed[-1].startswith("written:")
+    # a positional ratio without its class order is refused: the manifest's own order would be a guess
+    assert main(["data", "ratio", str(out / "manifest.csv"), "--ratio", "1:0:0:1", "--out", str(tmp_path / "r.csv")]) == 2
+    assert "name them, e.g. dog=1,baby=0,gunshot=0,background=1" in capsys.readouterr().err
+    assert main(["data", "ratio", str(out / "manifest.csv"), "--ratio", "dog=1,background=1", "--out",
+                 str(tmp_path / "r.csv")]) == 2
+    assert "missing baby, gunshot; the manifest's classes are baby, dog, gunshot, background" in capsys.readouterr().err
+    assert main(["data", "ratio", str(out / "manifest.csv"), "--ratio", "dog=1,baby=0,gunshot=0,background=1", "--out",
                  str(tmp_path / "r.csv")]) == 0
+    assert capsys.readouterr().out.startswith("ratio dog=1 baby=0 gunshot=0 background=1\n")
     sub = read_manifest(tmp_path / "r.csv")
     for split in ("train", "val"):
         c = Counter(r.labels for r in sub if r.split == split)
@@ -45,10 +56,22 @@ def test_format_summary_known_table():
     recs += [ClipRecord(f"/b{i}", (), "train", "bg", 10.0) for i in range(12)]
     recs += [ClipRecord("/t", ("dog",), "test", "t", 3600.0)]
     lines = format_summary(recs).splitlines()
-    assert lines[0].split() == ["split", "dog", "background", "clips", "hours", "sources", "ratio"]
-    assert lines[2].split() == ["train", "6", "12", "18", "0.05", "7", "1:2"]
-    assert lines[3].split() == ["test", "1", "0", "1", "1.00", "1", "1:0"]
-    assert lines[4].split() == ["all", "7", "12", "19", "1.05", "8", "1:1.71"]
+    assert lines[0].split() == ["split", "dog", "background", "clips", "hours", "sources"]
+    assert lines[2].split() == ["train", "6", "12", "18", "0.05", "7"]
+    assert lines[3].split() == ["test", "1", "0", "1", "1.00", "1"]
+    assert lines[4].split() == ["all", "7", "12", "19", "1.05", "8"]
+    assert lines[5:] == ["ratio train: dog=1 background=2", "ratio test:  dog=1 background=0",
+                         "ratio all:   dog=1 background=1.71"]
+
+
+def test_info_orders_classes_as_asked_with_background_last():
+    recs = [ClipRecord(f"/{c}{i}", (c,) if c else (), "train", f"s{c}{i}", 1.0)
+            for c, n in [("", 26), ("gunshot", 1), ("dog", 2), ("baby", 2)] for i in range(n)]
+    default = format_summary(recs).splitlines()
+    assert default[0].split()[1:5] == ["gunshot", "dog", "baby", "background"]  # first appearance
+    asked = format_summary(recs, ["dog", "baby"]).splitlines()
+    assert asked[0].split()[1:5] == ["dog", "baby", "gunshot", "background"]
+    assert asked[-1] == "ratio train: dog=2 baby=2 gunshot=1 background=26"
 
 
 def test_import_then_mix_via_cli(tmp_path, capsys):

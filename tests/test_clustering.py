@@ -88,6 +88,50 @@ def test_balanced_sizes():
     assert adjusted_rand_score(truth.numpy(), ap.numpy()) == 1.0
 
 
+def blobs(sizes, dim=16, noise=0.3, seed=0):
+    """Unequal, overlapping blobs around random directions -> (X, blob labels)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(len(sizes), dim, generator=g), dim=1)
+    labels = torch.arange(len(sizes)).repeat_interleave(torch.tensor(sizes))
+    return centres[labels] + noise * torch.randn(len(labels), dim, generator=g) / dim ** 0.5, labels
+
+
+def size_spread(sizes) -> tuple[int, float, int]:
+    sizes = np.asarray(sizes)
+    return int(sizes.min()), float(np.median(sizes)), int(sizes.max())
+
+
+@pytest.mark.parametrize("n, k", [(500, 25), (487, 13), (64, 64)])
+def test_balanced_sizes_are_within_one_of_n_over_k_on_random_vectors(n, k):
+    X = torch.randn(n, 16, generator=torch.Generator().manual_seed(n))
+    _, a = spherical_kmeans(X, k, seed=0, balanced=True)
+    sizes = torch.bincount(a, minlength=k).numpy()
+    assert np.all(np.abs(sizes - n / k) < 1), sizes  # floor(n/k) or ceil(n/k)
+
+
+def test_balanced_clusters_per_class_are_the_papers_equal_sizes():
+    # classes at the paper's 6:1:2:16 (120/20/40/320 samples), each made of unequal, overlapping
+    # blobs: the paper asks for K_c = I_c / min I clusters of about min I = 20 samples each
+    parts = {0: [70, 30, 15, 5], 1: [20], 2: [30, 10], 3: [150, 90, 50, 20, 10]}
+    X = torch.cat([blobs(sizes, seed=10 + c)[0] for c, sizes in parts.items()])
+    cls = torch.cat([torch.full((sum(sizes),), c) for c, sizes in parts.items()])
+    balanced = cluster_per_class(X, cls, seed=0, balanced=True)
+    plain = cluster_per_class(X, cls, seed=0, balanced=False)
+    assert balanced.k_per_class == plain.k_per_class == {0: 6, 1: 1, 2: 2, 3: 16}
+    assert size_spread(balanced.sizes) == (20, 20.0, 20)
+    # plain spherical k-means follows the blobs instead (measured: 5 / 18 / 45)
+    low, _, high = size_spread(plain.sizes)
+    assert low <= 10 and high >= 35
+    assert torch.equal(balanced.cluster_class[balanced.assignments], cls)
+
+
+def test_plain_kmeans_recovers_unequal_separable_clusters():
+    X, truth = planted(3, 40)
+    keep = torch.cat([torch.nonzero(truth == c).flatten()[:n] for c, n in enumerate((40, 22, 9))])
+    _, a = spherical_kmeans(X[keep], 3, seed=0)
+    assert adjusted_rand_score(truth[keep].numpy(), a.numpy()) == 1.0
+
+
 def test_clusters_per_class():
     # paper ratio dog:baby:gunshot:background = 6:1:2:16
     assert clusters_per_class({"dog": 600, "baby": 100, "gunshot": 200, "bg": 1600}) == \

@@ -48,6 +48,7 @@ def test_defaults_are_the_papers():
     p = cfg.proposed
     assert (p.n_iter, p.layer_epochs, p.e2e_epochs, p.last_e2e_epochs) == (5, 2, 30, 150)
     assert (p.beta, p.beta_prime) == (0.0, 5.0)
+    assert p.balanced_clusters  # K_c clusters of roughly equal size, as the paper asks
     assert cfg.model.hidden_size == 128
 
 

@@ -8,6 +8,8 @@ from raresound.data.manifest import ClipRecord
 from raresound.data.ratio import (
     allocate,
     assign_splits,
+    check_ratio_classes,
+    format_ratio,
     parse_classes,
     parse_ratio,
     split_by_source,
@@ -33,7 +35,7 @@ def _count(recs, split):
 
 def test_parse_ratio():
     assert parse_ratio("6:1:2:16", CLASSES) == {"dog": 6, "baby": 1, "gunshot": 2, "background": 16}
-    assert parse_ratio(" 2 : 2 : 1 : 26 ") == {"dog": 2, "baby": 2, "gunshot": 1, "background": 26}
+    assert parse_ratio(" 2 : 2 : 1 : 26 ", CLASSES) == {"dog": 2, "baby": 2, "gunshot": 1, "background": 26}
     assert parse_ratio({"a": 1, "b": 3.0}) == {"a": 1, "b": 3}
     for bad, msg in [("6:1:2", "3 parts but there are 4 classes"), ("6:x:2:16", "'x' for class 'baby'"),
                      ("6:-1:2:16", "negative"), ("0:0:0:0", "no positive weight"), ("1.5:1:1:1", "whole number")]:
@@ -44,6 +46,38 @@ def test_parse_ratio():
         parse_classes("dog,dog")
     with pytest.raises(ConfigError, match="classes"):
         parse_classes("dog,,baby")
+
+
+def test_named_ratio_keeps_the_users_order_with_background_last():
+    got = parse_ratio(" background=16, dog = 6,baby=1,gunshot=2")
+    assert list(got.items()) == [("dog", 6), ("baby", 1), ("gunshot", 2), ("background", 16)]
+    assert format_ratio(got) == "dog=6 baby=1 gunshot=2 background=16"
+    assert format_ratio({"dog": 1, "background": 12 / 7}) == "dog=1 background=1.71"
+    # with classes given (any order), the names must be exactly those
+    assert parse_ratio("dog=6,baby=1,gunshot=2,background=16", "baby,background,dog,gunshot") == got
+
+
+@pytest.mark.parametrize("text, classes, message", [
+    ("6:1:2:16", None, "'6:1:2:16' does not say which weight is which class; name them, "
+                       "e.g. dog=6,baby=1,gunshot=2,background=16"),
+    ("dog=6,cat=1,background=2", "dog,baby,background",
+     "dog=6 cat=1 background=2: unknown cat; missing baby; the given classes are dog, baby, background"),
+    ("dog=6,dog=1,background=1", None, "class 'dog' appears twice"),
+    ("dog=6,baby,background=1", None, "expected CLASS=WEIGHT items"),
+    ("dog=6,background=x", None, "weight 'x' for class 'background' is not a whole number"),
+])
+def test_ratio_errors_are_one_line(text, classes, message):
+    with pytest.raises(ConfigError) as info:
+        parse_ratio(text, classes, field="data.ratio")
+    assert str(info.value).startswith("config field 'data.ratio': ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_check_ratio_classes_lists_the_stores_classes():
+    check_ratio_classes({"baby": 1, "dog": 6, "background": 2}, ["dog", "baby", "background"])
+    with pytest.raises(ConfigError, match=r"missing gunshot; the store's classes are baby, dog, gunshot, background"):
+        check_ratio_classes(parse_ratio("dog=6,baby=1,background=2"), ["baby", "dog", "gunshot", "background"],
+                            "data.ratio", where="the store's classes")
 
 
 def test_allocate_is_exact_and_proportional():

@@ -14,7 +14,8 @@ from raresound.io import write_json
 CLASSES = ("alarm", "knock")
 
 
-def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0) -> Path:
+def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0,
+               classes=CLASSES) -> Path:
     """A store written straight in the store format (meta.json, <split>.f16, <split>.index.csv):
     background is noise, each class adds energy in its own mel bands, so the task is learnable."""
     out = Path(out)
@@ -30,14 +31,14 @@ def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: flo
         x = rng.normal(0.0, 1.0, size=(len(labels), n_frames, n_mels))
         for i, label in enumerate(labels):
             if label:
-                band = 2 + 6 * CLASSES.index(label)
+                band = 2 + 6 * list(classes).index(label)
                 x[i, :, band:band + 3] += 2.0
         x.astype(np.float16).tofile(out / f"{split}.f16")
         records = [ClipRecord(f"clips/{split}-{i:04d}.wav", (label,) if label else (), split, f"src{i}",
                               clip_seconds) for i, label in enumerate(labels)]
         write_manifest(records, out / f"{split}.index.csv")
         splits[split] = {"n": len(labels), "n_frames": n_frames, "n_mels": n_mels}
-    write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(CLASSES),
+    write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(classes),
                                    "splits": splits, "dtype": "float16"})
     return out
 
@@ -125,11 +126,20 @@ def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
         assert scores.shape == (16, 2)
 
 
-def test_proposed_runs_algorithm_1(config, store, tmp_path):
+def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert train(config, store, tmp_path, "--method", "proposed", *TINY_PROPOSED) == 0
     rounds = json.loads((tmp_path / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [1, 2]
     assert all(r["K"] >= 3 for r in rounds)  # background + 2 classes, at least one cluster each
+    # Balanced clusters (the default): alarm 12 and knock 8 clips -> one cluster each, background
+    # 44 -> K = 44 // 8 = 5 clusters of 8 or 9 clips.
+    printed = capsys.readouterr().out
+    for r in rounds:
+        assert r["clusters_per_class"] == {"0": 5, "1": 1, "2": 1} and r["K"] == 7
+        assert (r["cluster_size_min"], r["cluster_size_median"], r["cluster_size_max"]) == (8, 9.0, 12)
+        assert r["cluster_sizes_per_class"]["0"] == {"min": 8, "median": 9.0, "max": 9}
+        assert f"round {r['round']}: K=7 sizes min 8 / median 9 / max 12; Eq 3 holds for " \
+               f"{r['eq3_fraction_learned_columns']:.2f} of training clips" in printed
     assert json.loads((tmp_path / "stages" / "order.json").read_text()) == [
         "round1-layer", "round1-e2e", "round2-layer", "round2-e2e", "proposed1", "proposed2"]
     bundle, scores, _ = val_scores(tmp_path / "models" / "proposed2", store)

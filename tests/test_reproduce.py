@@ -184,6 +184,7 @@ def test_shipped_configs_validate():
     ({"data": {"colour": 1}}, "data.colour"),
     ({"recipe": {"training": {"lr": -1}}}, "training.lr"),
     ({"grid": {"ratios": ["6:1:2"]}}, "grid.ratios"),
+    ({"grid": {"ratios": ["dog=6,baby=1,gunshot=2,background=16"]}}, "grid.ratios"),  # glass, not gunshot
     ({"data": {"mixtures": {"counts": {"train": {"cat": 3}}}}}, "data.mixtures.counts.train.cat"),
 ])
 def test_bad_config_is_rejected_before_work(tmp_path, patch, field):
@@ -191,6 +192,14 @@ def test_bad_config_is_rejected_before_work(tmp_path, patch, field):
     with pytest.raises(ConfigError) as err:
         rp.config_from_dict(raw)
     assert field in str(err.value)
+
+
+def test_named_grid_ratios_keep_the_data_classes_order(tmp_path):
+    raw = rp.deep_merge(tiny_config(tmp_path), {"grid": {"ratios": ["background=16,glass=2,baby=1,dog=6", "1:2:3:4"]}})
+    cfg = rp.config_from_dict(raw)
+    # positional in data.classes order (dog, baby, glass, background): cell directories and paper keys
+    assert cfg.grid.ratios == ["6:1:2:16", "1:2:3:4"]
+    assert rp.cell_recipe(cfg, rp.cells(cfg)[0]).data.classes == "dog,baby,glass,background"
 
 
 def test_pooled_bootstrap_of_one_seed_equals_paired_bootstrap():

@@ -151,9 +151,10 @@ def spherical_kmeans(X, k: int, seed: int = 0, max_iter: int = 100, balanced: bo
     Seeding is k-means++ with D^2 = 1 - cos; Lloyd iterations stop when assignments settle
     (or after max_iter). Empty clusters are re-seeded from the points farthest from their
     centroid. `balanced=True` replaces the nearest-centroid step by a greedy size-balanced
-    assignment (each cluster gets floor(N/k) or ceil(N/k) points). Default False: plain spherical
-    k-means keeps every sample nearest its own centroid, which is what Eq 3 asks for; the
-    balanced variant trades that for equal sizes (and costs a Python pass over N per iteration).
+    assignment (each cluster gets floor(N/k) or ceil(N/k) points). Plain spherical k-means keeps
+    every sample nearest its own centroid (Eq 3's first inequality) but follows the data's own
+    sizes; the balanced variant gives the paper's roughly equal-size clusters, which is why the
+    recipes use it by default (`proposed.balanced_clusters`), at a Python pass over N per iteration.
     `init` [k, D] replaces seeding (e.g. warm start from the previous round's centroids).
     Raises DataError when k exceeds the number of distinct points.
     """

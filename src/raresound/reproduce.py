@@ -243,9 +243,11 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
             raise ConfigError("grid.methods", f"{m!r} is not one of {list(METHODS)}")
     if "baseline" not in grid.methods or "proposed" not in grid.methods:
         raise ConfigError("grid.methods", "must include baseline and proposed (the paired comparison needs both)")
-    grid.ratios = [str(r) for r in grid.ratios]
-    for r in grid.ratios:
-        parse_ratio(r, [*data.classes, BACKGROUND], field="grid.ratios")
+    # Named ("dog=6,...") or positional over data.classes; kept positional in that order, which
+    # names the cell directories (runs/lstm/6-1-2-16/...) and keys the paper's numbers.
+    order = [*data.classes, BACKGROUND]
+    weights = [parse_ratio(str(r), order, field="grid.ratios") for r in grid.ratios]
+    grid.ratios = [":".join(str(w[c]) for c in order) for w in weights]
     for s in grid.seeds:
         _typed("grid.seeds", s, int)
     if not (grid.backbones and grid.ratios and grid.seeds) or len(set(grid.seeds)) != len(grid.seeds):

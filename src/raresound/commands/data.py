@@ -26,7 +26,9 @@ def _register_synth(sub) -> None:
                                    "backgrounds; split 70/20/10 by source family. Writes OUT/audio/, "
                                    "OUT/manifest.csv and OUT/synthesis.json.")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--ratio", default="6:1:2:16", help="clip ratio over dog:baby:gunshot:background (default 6:1:2:16)")
+    p.add_argument("--ratio", default="dog=6,baby=1,gunshot=2,background=16",
+                   help="clip ratio, named (default dog=6,baby=1,gunshot=2,background=16) or positional in the "
+                        "order dog:baby:gunshot:background (e.g. 6:1:2:16)")
     p.add_argument("--n-clips", type=int, default=500, help="clips in total (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ebr-db", nargs="+", type=float, default=[-6.0, 0.0, 6.0], metavar="DB",
@@ -88,9 +90,11 @@ def _register_ratio(sub) -> None:
                        description="Keeps, per split, k*ratio clips of each class with k maximal; deterministic "
                                    "from --seed. The test split is kept as is unless --include-test.")
     p.add_argument("manifest")
-    p.add_argument("--ratio", required=True, help="e.g. 6:1:2:16")
-    p.add_argument("--classes", default="dog,baby,gunshot,background",
-                   help="classes the ratio is over, 'background' = unlabelled clips (default dog,baby,gunshot,background)")
+    p.add_argument("--ratio", required=True,
+                   help="every class of the manifest and background, named: e.g. dog=2,baby=2,gunshot=1,background=26 "
+                        "(weight 0 drops a class); a positional 2:2:1:26 needs --classes")
+    p.add_argument("--classes", help="order of a positional --ratio, 'background' = unlabelled clips, "
+                                     "e.g. dog,baby,gunshot,background")
     p.add_argument("--out", required=True, help="manifest to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--include-test", action="store_true", help="subsample the test split too")
@@ -111,19 +115,23 @@ def _parse_counts(text: str | None) -> dict[str, int] | None:
     return out
 
 
-def _summary(manifest) -> None:
+def _summary(manifest, classes=None) -> None:
     from raresound.commands.info import format_summary
     from raresound.data.manifest import read_manifest
 
-    print(format_summary(read_manifest(manifest)))
+    print(format_summary(read_manifest(manifest), classes))
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from raresound.data.synthetic import synthesize_dataset
+    from raresound.data.ratio import format_ratio, parse_ratio
+    from raresound.data.synthetic import CLASSES, synthesize_dataset
 
-    manifest = synthesize_dataset(args.out, ratio=args.ratio, n_clips=args.n_clips, seed=args.seed,
-                                  ebr_db=args.ebr_db, ebr_db_range=args.ebr_db_range, audio_format=args.format, workers=args.workers)
-    _summary(manifest)
+    ratio = parse_ratio(args.ratio, CLASSES)
+    print(f"ratio {format_ratio(ratio)} over {args.n_clips} clips")
+    manifest = synthesize_dataset(args.out, ratio=ratio, n_clips=args.n_clips, seed=args.seed,
+                                  ebr_db=args.ebr_db, ebr_db_range=args.ebr_db_range,
+                                  audio_format=args.format, workers=args.workers)
+    _summary(manifest, list(ratio))
     print(f"written: {manifest}")
     return 0
 
@@ -176,14 +184,16 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_ratio(args: argparse.Namespace) -> int:
-    from raresound.data.manifest import read_manifest, write_manifest
-    from raresound.data.ratio import parse_ratio, subsample_to_ratio
+    from raresound.data.manifest import class_names, read_manifest, write_manifest
+    from raresound.data.ratio import BACKGROUND, check_ratio_classes, format_ratio, parse_ratio, subsample_to_ratio
 
     ratio = parse_ratio(args.ratio, args.classes)
+    records = read_manifest(args.manifest)
+    check_ratio_classes(ratio, [*class_names(records), BACKGROUND], where="the manifest's classes")
+    print(f"ratio {format_ratio(ratio)}")
     splits = ("train", "val", "test") if args.include_test else ("train", "val")
-    records = subsample_to_ratio(read_manifest(args.manifest), ratio, seed=args.seed, splits=splits)
-    write_manifest(records, args.out)
-    _summary(args.out)
+    write_manifest(subsample_to_ratio(records, ratio, seed=args.seed, splits=splits), args.out)
+    _summary(args.out, list(ratio))
     print(f"written: {args.out}")
     return 0
 

@@ -1,4 +1,5 @@
-"""`raresound info MANIFEST`: clips per class and split, hours, class ratio, sources."""
+"""`raresound info MANIFEST`: clips per class and split, hours, sources, and each split's class
+ratio with its class names (`ratio train: dog=6 baby=1 gunshot=2 background=16`)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ def register(sub) -> None:
                        description="Prints a table of clip counts per class (background = unlabelled clips) and "
                                    "split, hours of audio, source recordings, and each split's class ratio.")
     p.add_argument("manifest", help="manifest CSV")
+    p.add_argument("--classes", help="event class order, e.g. dog,baby,gunshot (default: order of first "
+                                     "appearance in the manifest); background is always last")
     p.set_defaults(func=run)
 
 
-def summarize(records: Sequence) -> dict:
-    """{"classes": [...], "splits": {split: {"counts": {class: n}, "clips", "hours", "sources"}}}.
-    A multi-label clip counts once for each of its labels."""
-    from raresound.data.manifest import class_names
+def class_order(records: Sequence, classes: Sequence[str] | None = None) -> list[str]:
+    """`classes` first (the user's order), then the manifest's other event classes in order of first
+    appearance, then background."""
+    order = dict.fromkeys(c for c in (classes or ()) if c != "background")
+    order.update(dict.fromkeys(label for r in records for label in r.labels))
+    return [*order, "background"]
 
-    classes = [*class_names(records), "background"]
+
+def summarize(records: Sequence, classes: Sequence[str] | None = None) -> dict:
+    """{"classes": [...], "splits": {split: {"counts": {class: n}, "clips", "hours", "sources"}}}.
+    A multi-label clip counts once for each of its labels. Class order: see `class_order`."""
+    classes = class_order(records, classes)
     splits: dict[str, dict] = {}
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: dict[str, float] = defaultdict(float)
@@ -39,29 +48,33 @@ def summarize(records: Sequence) -> dict:
 
 
 def _ratio(counts: dict[str, int]) -> str:
-    """Counts divided by the smallest non-zero count, e.g. 6:1:2:16."""
+    """Counts divided by the smallest non-zero count, named: dog=6 baby=1 gunshot=2 background=16."""
+    from raresound.data.ratio import format_ratio
+
     smallest = min((n for n in counts.values() if n > 0), default=0)
     if smallest == 0:
         return "-"
-    return ":".join(f"{n / smallest:.3g}" for n in counts.values())
+    return format_ratio({c: n / smallest for c, n in counts.items()})
 
 
-def format_summary(records: Sequence) -> str:
-    s = summarize(records)
-    header = ["split", *s["classes"], "clips", "hours", "sources", "ratio"]
-    rows = []
+def format_summary(records: Sequence, classes: Sequence[str] | None = None) -> str:
+    s = summarize(records, classes)
+    header = ["split", *s["classes"], "clips", "hours", "sources"]
+    rows, ratios = [], []
     for split, info in s["splits"].items():
         rows.append([split, *map(str, info["counts"].values()), str(info["clips"]), f"{info['hours']:.2f}",
-                     str(info["sources"]), _ratio(info["counts"])])
+                     str(info["sources"])])
+        ratios.append((split, _ratio(info["counts"])))
     if len(rows) > 1:
         total = [sum(int(r[i]) for r in rows) for i in range(1, len(s["classes"]) + 2)]
         hours = sum(v["hours"] for v in s["splits"].values())
         n_sources = len({r.source_id for r in records})
-        rows.append(["all", *map(str, total), f"{hours:.2f}", str(n_sources),
-                     _ratio(dict(zip(s["classes"], total[:-1])))])
+        rows.append(["all", *map(str, total), f"{hours:.2f}", str(n_sources)])
+        ratios.append(("all", _ratio(dict(zip(s["classes"], total[:-1])))))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     fmt = lambda row: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
     lines = [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]
+    lines += [f"ratio {f'{split}:'.ljust(widths[0] + 1)} {ratio}" for split, ratio in ratios]
     if not records:
         lines.append("(empty manifest)")
     return "\n".join(lines)
@@ -69,7 +82,9 @@ def format_summary(records: Sequence) -> str:
 
 def run(args) -> int:
     from raresound.data.manifest import read_manifest
+    from raresound.data.ratio import parse_classes
 
+    classes = parse_classes(args.classes, "--classes") if args.classes else None
     print(f"{args.manifest}")
-    print(format_summary(read_manifest(args.manifest)))
+    print(format_summary(read_manifest(args.manifest), classes))
     return 0

@@ -1,6 +1,8 @@
 """Class ratios and source-disjoint splits.
 
-* `parse_ratio("6:1:2:16", "dog,baby,gunshot,background")` -> {"dog": 6, ...}
+* `parse_ratio("dog=6,baby=1,gunshot=2,background=16")` -> {"dog": 6, ...}; a positional
+  `"6:1:2:16"` needs its class order spelled out (`classes`), since a store's order is alphabetical.
+* `format_ratio({...})` -> "dog=6 baby=1 gunshot=2 background=16" (background last).
 * `subsample_to_ratio(records, ratio, seed)` keeps, per split, the largest subset whose class counts
   are exactly k * ratio (k maximal), chosen reproducibly from the seed.
 * `split_by_source(...)` assigns whole source recordings to train/val/test so no recording (and no
@@ -34,15 +36,56 @@ def parse_classes(text: str | Sequence[str], field: str = "classes") -> list[str
     return names
 
 
+def _named_weights(text: str, field: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in (p.strip() for p in text.split(",")):
+        name, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or not name:
+            raise ConfigError(field, f"expected CLASS=WEIGHT items (e.g. dog=6,baby=1,gunshot=2,background=16), "
+                                     f"got {item!r}")
+        if name in out:
+            raise ConfigError(field, f"class '{name}' appears twice in {text!r}")
+        out[name] = value
+    return out
+
+
+def suggest_named(text: str, classes: Sequence[str] = ("dog", "baby", "gunshot", BACKGROUND)) -> str:
+    """The named form of a positional ratio, for error messages ("6:1:2:16" -> "dog=6,...")."""
+    parts = [p.strip() for p in str(text).split(":")]
+    names = list(classes) if len(parts) == len(classes) else [f"CLASS{i + 1}" for i in range(len(parts) - 1)] + [BACKGROUND]
+    return ",".join(f"{n}={w}" for n, w in zip(names, parts))
+
+
+def check_ratio_classes(ratio: Mapping[str, int], classes: Sequence[str], field: str = "ratio",
+                        where: str = "the classes") -> None:
+    """A ratio must name exactly `classes` (background included): no unknown, none missing."""
+    unknown = [c for c in ratio if c not in classes]
+    missing = [c for c in classes if c not in ratio]
+    if unknown or missing:
+        problems = "; ".join(p for p in (f"unknown {', '.join(unknown)}" if unknown else "",
+                                         f"missing {', '.join(missing)}" if missing else "") if p)
+        raise ConfigError(field, f"{format_ratio(ratio)}: {problems}; {where} are {', '.join(classes)} "
+                                 f"(name each once, weight 0 drops one)")
+
+
 def parse_ratio(text: str | Mapping[str, int], classes: str | Sequence[str] | None = None,
                 field: str = "ratio") -> dict[str, int]:
-    """Parse `"6:1:2:16"` against `classes` (default dog,baby,gunshot,background) into
-    {class: weight}. A dict is validated and returned as is. Weights are integers >= 0, not all 0."""
+    """Parse a ratio into {class: weight}, in the order given with background last.
+
+    Named, `"dog=6,baby=1,gunshot=2,background=16"` (or a dict): with `classes`, the names must be
+    exactly those. Positional, `"6:1:2:16"`: one weight per name of `classes`, which is required —
+    without it the order would be a guess (a store's classes are alphabetical). Weights are
+    integers >= 0, not all 0."""
+    names = parse_classes(classes, field) if classes is not None else None
     if isinstance(text, Mapping):
         ratio = {str(k): v for k, v in text.items()}
+    elif "=" in str(text):
+        ratio = _named_weights(str(text), field)
     else:
-        names = parse_classes(classes if classes is not None else "dog,baby,gunshot,background")
         parts = [p.strip() for p in str(text).split(":")]
+        if names is None:
+            raise ConfigError(field, f"{text!r} does not say which weight is which class; name them, "
+                                     f"e.g. {suggest_named(text)}")
         if len(parts) != len(names):
             raise ConfigError(field, f"{text!r} has {len(parts)} parts but there are {len(names)} classes "
                                      f"({','.join(names)})")
@@ -60,7 +103,22 @@ def parse_ratio(text: str | Mapping[str, int], classes: str | Sequence[str] | No
         out[name] = weight
     if not out or sum(out.values()) == 0:
         raise ConfigError(field, f"{text!r} has no positive weight")
+    if names is not None:
+        check_ratio_classes(out, names, field, where="the given classes")
+    return background_last(out)
+
+
+def background_last(weights: Mapping[str, float]) -> dict[str, float]:
+    """The same mapping with background moved to the end (event classes keep their order)."""
+    out = {c: w for c, w in weights.items() if c != BACKGROUND}
+    if BACKGROUND in weights:
+        out[BACKGROUND] = weights[BACKGROUND]
     return out
+
+
+def format_ratio(weights: Mapping[str, float]) -> str:
+    """{"dog": 6, "baby": 1, ...} -> "dog=6 baby=1 ... background=16" (at most 2 decimals)."""
+    return " ".join(f"{c}={f'{float(w):.2f}'.rstrip('0').rstrip('.')}" for c, w in background_last(weights).items())
 
 
 def allocate(total: int, ratio: Mapping[str, int]) -> dict[str, int]:
@@ -110,7 +168,7 @@ def subsample_to_ratio(records: Sequence[ClipRecord], ratio: Mapping[str, int], 
         if k == 0:
             short = [c for (c, w), m in zip(ratio.items(), members) if w > 0 and len(m) < w]
             raise DataError(f"split '{split}' has too few clips of {', '.join(short)} for ratio "
-                            f"{':'.join(map(str, ratio.values()))}")
+                            f"{format_ratio(ratio)}")
         for (cls, weight), idx in zip(ratio.items(), members):
             # Sort by path first so the pick does not depend on the input order.
             idx = sorted(idx, key=lambda i: (records[i].path, records[i].source_id))

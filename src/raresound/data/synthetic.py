@@ -272,8 +272,8 @@ def _render(job: dict) -> tuple[float | None, float | None]:
 
 def resolve_counts(counts: Mapping[str, int] | None = None, ratio: str | Mapping[str, int] | None = None,
                    n_clips: int | None = None) -> dict[str, int]:
-    """Clip counts per class from explicit `counts`, or `ratio` (over dog,baby,gunshot,background)
-    and `n_clips` total (defaults 6:1:2:16 and 500)."""
+    """Clip counts per class from explicit `counts`, or `ratio` (named, or positional over
+    dog,baby,gunshot,background) and `n_clips` total (defaults 6:1:2:16 and 500)."""
     if counts is not None:
         if ratio is not None or n_clips is not None:
             raise ConfigError("counts", "give either counts or ratio/n_clips, not both")
@@ -322,9 +322,10 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
     synthesis.json with the settings and each clip's EBR) and return the manifest path.
 
     counts: clips per class, e.g. {"dog": 144, "baby": 24, "gunshot": 48, "background": 384};
-    or ratio ("6:1:2:16" over dog,baby,gunshot,background) + n_clips. ebr_db: the EBR values (dB)
-    each event clip draws one of (default: DCASE 2017 Task 2's -6, 0, +6); ebr_db_range: (low, high)
-    dB drawn uniformly per clip instead. fractions: train/val/test shares, assigned by source family.
+    or ratio ("dog=6,baby=1,gunshot=2,background=16", or "6:1:2:16" in that order) + n_clips.
+    ebr_db: the EBR values (dB) each event clip draws one of (default: DCASE 2017 Task 2's -6, 0,
+    +6); ebr_db_range: (low, high) dB drawn uniformly per clip instead. fractions: train/val/test
+    shares, assigned by source family.
     workers: processes (default: CPU count, at most 8); output does not depend on it."""
     counts = resolve_counts(counts, ratio, n_clips)
     draw_ebr = _ebr_sampler(ebr_db, ebr_db_range)

@@ -25,8 +25,10 @@ METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adj
 class DataConfig:
     """Optional re-balancing of a store at training time (featurise once, train at many ratios)."""
 
-    ratio: Optional[str] = None  # e.g. "6:1:2:16" over `classes` (background last); None = as stored
-    classes: Optional[str] = None  # e.g. "dog,baby,gunshot,background"; default: store classes + background
+    # "dog=6,baby=1,gunshot=2,background=16": names must be the store's classes + background.
+    # A positional "6:1:2:16" needs `classes`; None = as stored.
+    ratio: Optional[str] = None
+    classes: Optional[str] = None  # order of a positional ratio, e.g. "dog,baby,gunshot,background"
 
 
 @dataclass
@@ -66,7 +68,9 @@ class ProposedConfig:
     beta_prime: float = 5.0  # margin on clusters of other classes
     alpha: float = 10.0  # logit scale (initial column norm in "scaled" mode); see ClusterLayer
     layer_mode: Literal["scaled", "fixed"] = "scaled"
-    balanced_clusters: bool = False  # size-balanced assignment instead of plain spherical k-means
+    # Paper: K_c = I_c / min I clusters of roughly equal size (about the smallest class's size);
+    # plain spherical k-means follows the data instead (5 to 45 for a target of 20 in tests/test_clustering.py).
+    balanced_clusters: bool = True
     head_input: Literal["v", "z", "e"] = "v"  # detector head reads softmax v, logits z, or embedding
     head_epochs: int = 100  # Proposed1: head only (early stopping)
     finetune_epochs: int = 100  # Proposed2: end to end (early stopping)
@@ -167,9 +171,13 @@ def _build(cls: type, data: Any, prefix: str):
 
 
 def _check_ranges(cfg: RecipeConfig) -> None:
+    from raresound.data.ratio import parse_ratio
+
     t, p = cfg.training, cfg.proposed
     if cfg.model.time_pool < 1:
         raise ConfigError("model.time_pool", "must be >= 1 (1 = every 10-ms frame)")
+    if cfg.data.ratio is not None:  # the store's names are checked when it is opened
+        parse_ratio(cfg.data.ratio, cfg.data.classes, field="data.ratio")
     if t.batch_size < 1:
         raise ConfigError("training.batch_size", "must be >= 1")
     if t.lr <= 0:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from raresound.data.loader import StoreDataset, make_loader
-from raresound.data.ratio import parse_ratio, subsample_to_ratio
+from raresound.data.ratio import BACKGROUND, check_ratio_classes, parse_ratio, subsample_to_ratio
 from raresound.errors import DataError
 from raresound.features import Normalizer
 from raresound.store import FeatureStore
@@ -78,7 +78,16 @@ def label_vector_ids(targets: np.ndarray, vocabulary: np.ndarray | None = None) 
     return ids, vocabulary
 
 
-def ratio_indices(split, ratio: str, classes: str, seed: int) -> np.ndarray:
+def store_ratio(ratio: str, classes: str | None, store_classes) -> dict[str, int]:
+    """A recipe's ratio as {class: weight}, checked against the store: a positional ratio needs
+    `classes` (the store's own order is alphabetical, not the paper's), and the names must be
+    exactly the store's classes + background."""
+    weights = parse_ratio(ratio, classes, field="data.ratio")
+    check_ratio_classes(weights, [*store_classes, BACKGROUND], "data.ratio", where="the store's classes")
+    return weights
+
+
+def ratio_indices(split, ratio: str | Mapping[str, int], classes: str | None, seed: int) -> np.ndarray:
     """Indices of a split subsampled to a class ratio (deterministic, see data.ratio)."""
     weights = parse_ratio(ratio, classes, field="data.ratio")
     records = list(split.records)
@@ -93,14 +102,15 @@ def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_cl
     if "train" not in store.splits:
         raise DataError(f"{store_dir}: the store has no 'train' split (splits: {store.splits})")
 
+    weights = store_ratio(ratio, ratio_classes, store.classes) if ratio is not None else None
+
     def subset(name: str) -> SplitDataset | None:
         if name not in store.splits:
             return None
         split = store.split(name)
         indices = None
-        if ratio is not None:
-            names = ratio_classes or ",".join([*store.classes, "background"])
-            indices = ratio_indices(split, ratio, names, seed)
+        if weights is not None:
+            indices = ratio_indices(split, weights, None, seed)
         return split, indices
 
     train_split, train_idx = subset("train")

@@ -106,16 +106,26 @@ def lmle_objective(ctx: RecipeContext, emb: torch.Tensor, result: ClusterResult,
     return objective
 
 
+def size_summary(sizes) -> dict:
+    """min / median / max of cluster sizes (the paper wants them all about the smallest class's size)."""
+    sizes = np.asarray(sizes)
+    return {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max())}
+
+
 def round_report(model, emb: torch.Tensor, round_no: int, result: ClusterResult, trainer) -> dict:
     """Per-round artefacts; `emb` are the training embeddings after the round's training."""
     layer = model.cluster_layer
     learned = ClusterResult(torch.nn.functional.normalize(layer.W.detach().t().cpu().float(), dim=1),
                             result.assignments.cpu(), result.cluster_class.cpu(), result.sizes, result.k_per_class)
+    sizes, cluster_class = result.sizes.cpu().numpy(), result.cluster_class.cpu().numpy()
+    overall = size_summary(sizes)
     report = {
         "round": round_no,
         "K": int(result.centroids.shape[0]),
         "clusters_per_class": {str(k): v for k, v in result.k_per_class.items()},
         "cluster_sizes": [int(s) for s in result.sizes],
+        "cluster_size_min": overall["min"], "cluster_size_median": overall["median"], "cluster_size_max": overall["max"],
+        "cluster_sizes_per_class": {str(c): size_summary(sizes[cluster_class == c]) for c in result.k_per_class},
         # Eq 3 holds w.r.t. the round-start centroids and w.r.t. the learned cluster-layer columns
         "eq3_fraction_round_centroids": satisfies_constraint(emb, result),
         "eq3_fraction_learned_columns": satisfies_constraint(emb, learned),
@@ -124,6 +134,14 @@ def round_report(model, emb: torch.Tensor, round_no: int, result: ClusterResult,
                    for name, r in trainer.results.items() if name.startswith(f"round{round_no}-")},
     }
     return report
+
+
+def format_round(report: dict) -> str:
+    """One log line per round: cluster sizes and how much of the training set meets Eq 3."""
+    return (f"round {report['round']}: K={report['K']} sizes min {report['cluster_size_min']} / median "
+            f"{report['cluster_size_median']:g} / max {report['cluster_size_max']}; Eq 3 holds for "
+            f"{report['eq3_fraction_learned_columns']:.2f} of training clips "
+            f"({report['eq3_fraction_round_centroids']:.2f} against the round's centroids)")
 
 
 def _layer_params(model):
@@ -184,6 +202,7 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
         reports.append(round_report(model, emb, r, result, trainer))
         if dist.is_main():
             write_json(ctx.run_dir / "rounds.json", reports)
+            print(format_round(reports[-1]), flush=True)
 
     if use_lmle:
         # LMLE trains no cluster layer: initialise it from the final embedding's clusters, so the
