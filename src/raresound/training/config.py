@@ -18,7 +18,7 @@ import yaml
 
 from raresound.errors import ConfigError
 
-METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample")
+METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample", "probe")
 
 
 @dataclass
