@@ -1,6 +1,6 @@
 """The reference probe: StatsPooling matches hand-computed statistics, the probe trains in seconds on
 a tiny store, its bundle scores equal an independent scikit-learn fit (so the standardisation and the
-LR weights really are in the head), and C is chosen on val."""
+LR weights really are in the head), C is chosen on val, and it is labelled as a reference in tables."""
 
 from __future__ import annotations
 
@@ -100,3 +100,27 @@ def test_probe_without_val_split_uses_the_default_c(tmp_path):
                      "--no-progress"]) == 0
     record = read_json(tmp_path / "run" / "probe.json")
     assert record["C"] == 1.0 and record["val_eer"] == {} and record["selected_on"].startswith("default")
+
+
+def test_compare_labels_the_probe_as_a_reference(run, tmp_path):
+    from raresound.commands.compare import compare_runs
+    from raresound.scoring import evaluate_run
+
+    evaluate_run(run, "val")
+    results = compare_runs([run], "val", tmp_path / "cmp")
+    assert list(results) == ["probe (reference)"]
+
+
+def test_reproduce_table_puts_the_probe_last_as_a_reference_and_lists_only_fields_it_reads():
+    from raresound import reproduce as rp
+
+    cfg = rp.ReproduceConfig()
+    cfg.grid.methods = ["probe", "baseline", "proposed"]
+    cfg.recipe = {"training": {"max_epochs": 3, "batch_size": 8}}
+    entry = {"seeds": [0], "eer": {c: [0.1] for c in cfg.data.classes}, "overall": [0.1]}
+    table = rp.main_table(cfg, "lstm", "6:1:2:16", {m: entry for m in ("probe", "baseline", "proposed2")})
+    rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert rows == [rp.MODEL_LABELS["baseline"], rp.MODEL_LABELS["proposed2"], "probe (reference)"]
+    diff = {(cell, key) for who, key, _, _ in rp.schedule_diff(cfg) for cell in who.split(", ")}
+    assert ("lstm/probe", "training.batch_size") in diff  # embedding batches
+    assert ("lstm/probe", "training.max_epochs") not in diff and ("lstm/baseline", "training.max_epochs") in diff
