@@ -27,9 +27,34 @@ def test_lstm_last_is_final_state_and_mean_pools_outputs():
 
 def test_lstm_rejects_bad_pooling_and_band_count():
     with pytest.raises(ConfigError, match="model.pooling"):
-        LSTMBackbone(pooling="max")
+        LSTMBackbone(pooling="attention")
+    with pytest.raises(ConfigError, match="model.time_pool"):
+        LSTMBackbone(time_pool=0)
     with pytest.raises(ConfigError, match="64"):
         LSTMBackbone()(torch.randn(1, 10, 40))
+
+
+def test_lstm_poolings_match_their_definitions():
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 64)
+    outs = {p: LSTMBackbone(pooling=p, normalize=False).eval() for p in ("max", "mean", "last")}
+    for net in outs.values():  # the same weights for every pooling
+        net.load_state_dict(outs["max"].state_dict())
+    seq, (h_n, _) = outs["max"].lstm(x)
+    with torch.no_grad():
+        assert torch.allclose(outs["max"](x), seq.max(dim=1).values)
+        assert torch.allclose(outs["mean"](x), seq.mean(dim=1))
+        assert torch.allclose(outs["last"](x), h_n[-1])
+
+
+def test_lstm_time_pool_averages_frames_before_the_lstm():
+    torch.manual_seed(0)
+    pooled, plain = LSTMBackbone(time_pool=4).eval(), LSTMBackbone().eval()
+    plain.load_state_dict(pooled.state_dict())
+    x = torch.randn(3, 10, 64)  # 10 frames: groups of 4, 4 and a trailing 2 (kept, averaged)
+    averaged = torch.stack([x[:, 0:4].mean(1), x[:, 4:8].mean(1), x[:, 8:10].mean(1)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(pooled(x), plain(averaged), atol=1e-6)
 
 
 def test_cnn_paper_shape_and_unit_norm():

@@ -19,6 +19,7 @@ SPECS = {
     "cnn": (5.0, ModelSpec(backbone="cnn", backbone_kwargs={"n_mels": 64, "n_frames": 500}, n_classes=3)),
     "softmax": (1.0, ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 8, "pooling": "mean"},
                                n_classes=2, score="softmax")),
+    "stats": (1.0, ModelSpec(backbone="stats", backbone_kwargs={"n_mels": 64}, n_classes=3)),  # the probe
 }
 
 
@@ -44,7 +45,7 @@ def features(bundle: Bundle, batch: int, seed: int = 2) -> torch.Tensor:
     return torch.randn(batch, cfg.n_frames(), 64, generator=g) * 2 - 5  # log-mel-like scale
 
 
-@pytest.mark.parametrize("kind", ["lstm", "cnn", "softmax"])
+@pytest.mark.parametrize("kind", ["lstm", "cnn", "softmax", "stats"])
 def test_onnx_runtime_matches_pytorch(tmp_path, kind):
     bundle = make_bundle(tmp_path, kind)
     path = export_bundle(bundle, "onnx")
@@ -61,7 +62,7 @@ def test_onnx_runtime_matches_pytorch(tmp_path, kind):
     assert side["input"]["shape"] == ["batch", bundle.feature_config.n_frames(), 64]
 
 
-@pytest.mark.parametrize("kind", ["lstm", "cnn"])
+@pytest.mark.parametrize("kind", ["lstm", "cnn", "stats"])
 def test_torchscript_matches_pytorch(tmp_path, kind):
     bundle = make_bundle(tmp_path, kind)
     path = export_bundle(bundle, "torchscript", tmp_path / "out" / "net.pt")

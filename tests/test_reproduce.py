@@ -68,7 +68,8 @@ def tiny_config(data_root: Path) -> dict:
                 "val": {"dog": 6, "baby": 1, "glass": 2, "background": 16},
                 "test": {"dog": 5, "baby": 5, "glass": 5, "background": 15}}},
         },
-        "grid": {"backbones": ["lstm"], "ratios": ["6:1:2:16"], "methods": ["baseline", "proposed"], "seeds": [0, 1]},
+        "grid": {"backbones": ["lstm"], "ratios": ["6:1:2:16"], "methods": ["baseline", "proposed", "probe"],
+                 "seeds": [0, 1]},
         "recipe": {"model": {"hidden_size": 8},
                    "training": {"max_epochs": 1, "patience": 1, "progress": False, "batch_size": 16},
                    "proposed": {"n_iter": 1, "layer_epochs": 1, "e2e_epochs": 1, "last_e2e_epochs": 1,
@@ -103,8 +104,10 @@ def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
 
     # Every number of the main table equals the one recomputed from the cells' eer.json.
     rows = report_rows(text)
-    assert set(rows) == {rp.MODEL_LABELS[m] for m in ("baseline", "proposed1", "proposed2")}
-    for method, models in (("baseline", ["baseline"]), ("proposed", ["proposed1", "proposed2"])):
+    assert set(rows) == {rp.MODEL_LABELS[m] for m in ("baseline", "proposed1", "proposed2", "probe")}
+    assert list(rows)[-1] == "probe (reference)"
+    for method, models in (("baseline", ["baseline"]), ("proposed", ["proposed1", "proposed2"]),
+                           ("probe", ["probe"])):
         for model in models:
             results = [read_json(out / "runs/lstm/6-1-2-16" / method / f"seed{s}" / "eval/test/eer.json")[model]
                        for s in (0, 1)]
@@ -132,7 +135,7 @@ def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
 
     # Second invocation: nothing is retrained, results untouched, same report numbers.
     eer_files = sorted(out.glob("runs/**/eval/test/eer.json"))
-    assert len(eer_files) == 4
+    assert len(eer_files) == 6
     mtimes = [p.stat().st_mtime_ns for p in eer_files]
     import raresound.training.recipes as recipes
 

@@ -8,9 +8,10 @@ One YAML config (see `configs/reproduce/`) names a data source, a grid and a tra
     grid -> for backbone x ratio x method x seed: `recipes.train` with data.ratio = the ratio
          (train/val subsampled at train time; the test split is the same for every cell), then
          `scoring.evaluate_run(run, "test")`
-    report -> report.md (+ results.json) with per-class / overall EER mean ± std over seeds,
-         the paper's published numbers beside ours, paired bootstrap of Proposed2 - baseline,
-         DET figures per backbone x ratio (Figs 3/4) and the toy (Fig 1).
+    report -> report.md (+ results.json) with per-class / overall EER mean ± std over seeds
+         (the probe, when in the grid, as a labelled reference row), the paper's published numbers
+         beside ours, paired bootstrap of Proposed2 - baseline, DET figures per backbone x ratio
+         (Figs 3/4) and the toy (Fig 1).
 
 Caching and resume: the data build is stamped with a fingerprint of its config (same config ->
 nothing is rebuilt; the store has its own chunk-level resume); a cell whose
@@ -52,6 +53,7 @@ METHOD_MODELS = {
     "ldam-drw": ["ldam-drw"],
     "logit-adjust": ["logit-adjust"],
     "resample": ["resample"],
+    "probe": ["probe"],
 }
 MODEL_LABELS = {
     "baseline": "Baseline (class-weighted BCE)",
@@ -64,6 +66,7 @@ MODEL_LABELS = {
     "ldam-drw": "LDAM-DRW",
     "logit-adjust": "Logit adjustment",
     "resample": "Resampling (background undersampling)",
+    "probe": "probe (reference)",
 }
 
 # Overall EER above which the claim section warns that the detectors are near chance (50 %).
@@ -76,6 +79,8 @@ LOSS_FIELDS_READ = {
     "drw_beta": ("ldam-drw",), "tau": ("logit-adjust",), "resample_mode": ("resample",),
     "background_fraction": ("resample",),
 }
+# The only recipe fields the reference probe reads (it has no backbone and no epochs).
+PROBE_FIELDS_READ = ("data.", "training.batch_size", "training.device")
 
 # The paper's published overall EERs (%), AudioSet dog / baby cry / gunshot + background, as given
 # in the project brief: (backbone, ratio) -> {model: overall EER %}. Per-class numbers are not
@@ -603,10 +608,13 @@ def collect(cfg: ReproduceConfig, out: Path) -> dict:
 
 def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict) -> str:
     classes = list(cfg.data.classes)
+    from raresound.training.config import REFERENCE_METHODS
+
     paper = PAPER_OVERALL.get((backbone, ratio), {})
     header = ["method", *classes, "overall", "seeds", "paper overall (AudioSet)"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     order = [m for method in cfg.grid.methods for m in METHOD_MODELS[method]]
+    order.sort(key=lambda m: m in REFERENCE_METHODS)  # reference rows last, below the detectors
     for model in order:
         if model not in models:
             continue
@@ -700,6 +708,8 @@ def schedule_diff(cfg: ReproduceConfig) -> list[tuple[str, str, Any, Any]]:
             if key.startswith("proposed.") and cell.method not in ("proposed", "lmle"):
                 continue  # not read by this method
             if key.startswith("loss.") and cell.method not in LOSS_FIELDS_READ.get(key[5:], ()):
+                continue
+            if cell.method == "probe" and not key.startswith(PROBE_FIELDS_READ):
                 continue
             if True:
                 seen.setdefault((key, json.dumps(default.get(key)), json.dumps(value)), []).append(

@@ -1,7 +1,8 @@
 """Embedding backbones: features [B, F, M] (frames x mel bands) -> embedding [B, D].
 
-Both backbones L2-normalise their output by default because the clustered-embedding loss (THCE)
-compares embeddings to unit-norm centroids by cosine similarity.
+The learned backbones (LSTM, CNN) L2-normalise their output by default because the clustered-embedding
+loss (THCE) compares embeddings to unit-norm centroids by cosine similarity. `StatsPooling` learns
+nothing: it is the reference probe's fixed front end.
 """
 
 from __future__ import annotations
@@ -124,11 +125,47 @@ class PaperCNN(nn.Module):
         return F.normalize(e, dim=1) if self.normalize else e
 
 
-BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN}
+class StatsPooling(nn.Module):
+    """Parameter-free clip statistics per mel band: [max - median, mean, std, 99th percentile] over
+    frames -> embedding [B, 4 * n_mels] (statistic-major: all bands' first statistic, then the next).
+
+    The reference probe's front end (training/probe.py): a linear model on these is a cheap, strong
+    yardstick. Percentiles interpolate linearly between order statistics (numpy's default) and are
+    taken from one sort, because `torch.quantile` does not export to ONNX. std is the population
+    std (a one-frame clip gives 0, not NaN).
+    """
+
+    N_STATS = 4
+    PEAK_QUANTILE = 0.99
+
+    def __init__(self, n_mels: int = 64):
+        super().__init__()
+        self.n_mels = n_mels
+        self.embedding_dim = self.N_STATS * n_mels
+
+    @staticmethod
+    def _quantile(ordered: Tensor, q: float) -> Tensor:
+        """q-quantile along dim 1 of an ascending-sorted [B, F, M] tensor."""
+        pos = q * (ordered.shape[1] - 1)
+        lo = int(pos)
+        hi = min(lo + 1, ordered.shape[1] - 1)
+        frac = pos - lo
+        return ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_features(x, self.n_mels, "StatsPooling")
+        ordered = torch.sort(x, dim=1).values
+        peak = ordered[:, -1] - self._quantile(ordered, 0.5)
+        mean = x.mean(dim=1)
+        std = (x - mean.unsqueeze(1)).pow(2).mean(dim=1).sqrt()
+        return torch.cat([peak, mean, std, self._quantile(ordered, self.PEAK_QUANTILE)], dim=1)
+
+
+BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN, "stats": StatsPooling}
 
 
 def build_backbone(name: str, **kwargs) -> nn.Module:
-    """Build a backbone by config name ("lstm" or "cnn"); kwargs go to its constructor."""
+    """Build a backbone by name ("lstm", "cnn", or "stats" for the probe); kwargs go to its constructor."""
     if name not in BACKBONES:
         raise ConfigError("model.backbone", f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     return BACKBONES[name](**kwargs)

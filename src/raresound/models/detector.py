@@ -62,10 +62,14 @@ class Detector(nn.Module):
             return self.backbone.embedding_dim
         return self.cluster_layer.K
 
+    def _backbone_device(self) -> torch.device:
+        # a parameter-free backbone (StatsPooling) has no weight to ask: it lives wherever its input is
+        p = next(self.backbone.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
     def attach_head(self, n_classes: int) -> DetectorHead:
         """(Re)create the head for the current head input size, e.g. after clustering set K."""
-        device = next(self.backbone.parameters()).device
-        self.head = DetectorHead(self.head_in_dim, n_classes).to(device)
+        self.head = DetectorHead(self.head_in_dim, n_classes).to(self._backbone_device())
         return self.head
 
     def embed(self, x: Tensor) -> Tensor:
@@ -100,6 +104,5 @@ class Detector(nn.Module):
         # the head's size follows K, which is data-dependent: adopt the checkpoint's head shape
         w = state_dict.get(prefix + "head.linear.weight")
         if w is not None and (self.head is None or tuple(self.head.linear.weight.shape) != tuple(w.shape)):
-            device = next(self.backbone.parameters()).device
-            self.head = DetectorHead(w.shape[1], w.shape[0]).to(device)
+            self.head = DetectorHead(w.shape[1], w.shape[0]).to(self._backbone_device())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -18,7 +18,9 @@ import yaml
 
 from raresound.errors import ConfigError
 
-METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample")
+METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample", "probe")
+# Methods that are yardsticks, not imbalance methods: tables show them as labelled reference rows.
+REFERENCE_METHODS = ("probe",)
 
 
 @dataclass

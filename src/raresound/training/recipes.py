@@ -3,6 +3,7 @@
 - baseline and the competing detector losses: one stage, every parameter, early stopping.
 - proposed (Algorithm 1) and LMLE: N_iter rounds of {cluster, [cluster layer only], end to end},
   then Proposed1 (head only) and Proposed2 (end to end) with class-weighted BCE.
+- probe (reference, training/probe.py): no stages; pooled log-mel statistics + logistic regression.
 
 Every finished model is saved as a bundle under `RUN/models/<name>/`.
 """
@@ -157,7 +158,7 @@ def register(name: str):
 def train(cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device: str | None = None) -> dict[str, Path]:
     """Train `cfg.method` on a feature store into `run_dir`; returns {model name: bundle dir}."""
     # importing the method modules registers their recipes
-    from raresound.training import competitors, proposed  # noqa: F401
+    from raresound.training import competitors, probe, proposed  # noqa: F401
 
     if cfg.method not in RECIPES:
         raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(RECIPES)})")
