@@ -75,6 +75,10 @@ class ProposedConfig:
     balanced_clusters: bool = True
     head_input: Literal["v", "z", "e"] = "v"  # detector head reads softmax v, logits z, or embedding
     head_epochs: int = 100  # Proposed1: head only (early stopping)
+    # Proposed1's learning rate (None: training.lr, the paper's). The head reads softmax outputs in
+    # [0, 1]; confident logits need weights of norm ~10, which Adam at 1e-3 reaches only after
+    # ~10^4 steps: reduced schedules raise it (docs/learning.md).
+    head_lr: Optional[float] = None
     finetune_epochs: int = 100  # Proposed2: end to end (early stopping)
     embedding_loss: Literal["thce", "lmle"] = "thce"  # LMLE swaps in here (the only difference)
     lmle_margins: list = field(default_factory=lambda: [0.1, 0.1, 0.1])
@@ -188,6 +192,8 @@ def _check_ranges(cfg: RecipeConfig) -> None:
         raise ConfigError("training.max_epochs", "must be >= 1")
     if p.n_iter < 1:
         raise ConfigError("proposed.n_iter", "must be >= 1")
+    if p.head_lr is not None and not p.head_lr > 0:
+        raise ConfigError("proposed.head_lr", f"must be > 0, got {p.head_lr}")
     if p.alpha <= 0:
         raise ConfigError("proposed.alpha", f"must be > 0, got {p.alpha}")
     if cfg.method in ("proposed", "lmle") and not cfg.model.normalize:

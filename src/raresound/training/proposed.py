@@ -217,7 +217,7 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     model.attach_head(len(ctx.classes))
     bce = detection_objective(ClassWeightedBCE(torch.as_tensor(ctx.data.class_counts())).to(ctx.device))
     bundles = {}
-    trainer.fit(ctx.stage(f"{prefix}1", bce, _head_params, p.head_epochs))
+    trainer.fit(ctx.stage(f"{prefix}1", bce, _head_params, p.head_epochs, lr=p.head_lr))
     bundles[f"{prefix}1"] = ctx.save_bundle(f"{prefix}1", model, spec, info={"rounds": reports})
     trainer.fit(ctx.stage(f"{prefix}2", bce, all_parameters, p.finetune_epochs))
     bundles[f"{prefix}2"] = ctx.save_bundle(f"{prefix}2", model, spec, info={"rounds": reports})

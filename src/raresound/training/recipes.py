@@ -93,12 +93,13 @@ class RecipeContext:
                        max_train_batches=t.max_train_batches, amp=t.amp)
 
     def stage(self, name: str, objective, parameters, max_epochs: int, patience=..., keep_best=True,
-              train_loader=None, val_objective=None, before_epoch=None, with_val=True) -> Stage:
+              train_loader=None, val_objective=None, before_epoch=None, with_val=True, lr=None) -> Stage:
         t = self.cfg.training
         return Stage(name=name, objective=objective, parameters=parameters,
                      train_loader=train_loader or self.train_loader(),
                      val_loader=self.val_loader() if with_val else None, max_epochs=max_epochs,
-                     patience=t.patience if patience is ... else patience, keep_best=keep_best, lr=t.lr,
+                     patience=t.patience if patience is ... else patience, keep_best=keep_best,
+                     lr=t.lr if lr is None else lr,
                      weight_decay=t.weight_decay, val_objective=val_objective, before_epoch=before_epoch)
 
     def save_bundle(self, name: str, model, spec: ModelSpec, info: dict | None = None) -> Path:
