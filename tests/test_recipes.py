@@ -73,7 +73,9 @@ def config(tmp_path_factory):
 
 
 def train(config, store, out, *extra) -> int:
-    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress", *extra])
+    # one thread, as the store fixture set: `train` would otherwise take every usable core
+    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress",
+                     "--threads", "1", *extra])
 
 
 def val_scores(bundle_dir, store):
