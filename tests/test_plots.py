@@ -60,3 +60,17 @@ def test_plot_embedding_sphere_writes_png(tmp_path):
 def test_plot_embedding_sphere_rejects_wrong_shape(tmp_path):
     with pytest.raises(DataError, match=r"\[N, 3\]"):
         plot_embedding_sphere(np.zeros((4, 2)), [0, 0, 1, 1], tmp_path / "s.png")
+
+
+def test_learning_curves_group_clustering_stages_and_give_detectors_a_panel(tmp_path):
+    from raresound.evaluation.plots import _panels, plot_learning_curves
+
+    rows = [{"stage": s, "epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e}
+            for s in ("round1-layer", "round1-e2e") for e in (1, 2)]
+    rows += [{"stage": s, "epoch": e, "train_loss": 0.7, "val_loss": 0.8, "val_eer": 0.3} for s in ("p1", "p2")
+             for e in (1, 2, 3)]
+    panels = _panels(rows)
+    assert [(name, len(h)) for name, h in panels] == [("round1-layer … round1-e2e", 4), ("p1", 3), ("p2", 3)]
+    assert _is_png(plot_learning_curves(rows, tmp_path / "curves.png"))
+    with pytest.raises(DataError, match="no epochs"):
+        plot_learning_curves([], tmp_path / "none.png")

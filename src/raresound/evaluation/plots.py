@@ -115,3 +115,63 @@ def plot_embedding_sphere(
         ax.set_title(title)
     _save(fig, path)
     return Path(path)
+
+
+def _panels(rows: Sequence[dict]) -> list[tuple[str, list[dict]]]:
+    """Group per-epoch metric rows ({"stage", "epoch", "train_loss", "val_loss"[, "val_eer"]}) into
+    panels: each detector stage (rows with val_eer) alone; runs of consecutive other stages (e.g.
+    Algorithm 1's clustering rounds, all on one loss) share a panel, epochs laid end to end."""
+    stages: dict[str, list[dict]] = {}
+    for row in rows:
+        stages.setdefault(str(row["stage"]), []).append(row)
+    panels: list[tuple[list[str], list[dict]]] = []
+    for name, history in stages.items():
+        detector = any("val_eer" in r for r in history)
+        if not detector and panels and not any("val_eer" in r for r in panels[-1][1]):
+            panels[-1][0].append(name)
+            panels[-1][1].extend(history)
+        else:
+            panels.append(([name], list(history)))
+    return [(names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}", history) for names, history in panels]
+
+
+def plot_learning_curves(rows: Sequence[dict], path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG of training and validation loss per epoch (left axis) and validation EER in %
+    (right axis, where logged), one panel per detector stage and one per run of other stages, whose
+    boundaries are marked. `rows` are metrics.jsonl rows. Returns the written path."""
+    panels = _panels(rows)
+    if not panels:
+        raise DataError(f"{path}: no epochs to plot")
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(4.4 * ncols, 3.0 * nrows + 0.8), dpi=100, layout="constrained")
+    handles: dict[str, object] = {}
+    for i, (name, history) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        x = np.arange(1, len(history) + 1)
+        marker = "o" if len(history) <= 30 else None  # dots show single epochs, but clutter long runs
+        for key, label, color in (("train_loss", "train loss", "C0"), ("val_loss", "val loss", "C1")):
+            y = np.array([r.get(key, np.nan) for r in history], dtype=np.float64)
+            if np.isfinite(y).any():
+                (handles[label],) = ax.plot(x, y, color=color, marker=marker, markersize=3, label=label)
+        boundaries = [k for k in range(1, len(history)) if history[k]["stage"] != history[k - 1]["stage"]]
+        for k in boundaries:
+            ax.axvline(k + 0.5, color="0.7", linewidth=0.8)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel("epoch (stages end to end; grey lines between)" if boundaries else "epoch")
+        ax.set_ylabel("loss")
+        ax.grid(True, linestyle=":", linewidth=0.7)
+        eer = np.array([r.get("val_eer", np.nan) for r in history], dtype=np.float64)
+        if np.isfinite(eer).any():
+            twin = ax.twinx()
+            (handles["val EER"],) = twin.plot(x, 100 * eer, color="C2", marker=marker and "s", markersize=3, label="val EER")
+            handles["chance (EER 50 %)"] = twin.axhline(50, color="C2", linestyle=":", linewidth=1.0,
+                                                        label="chance (EER 50 %)")
+            twin.set_ylim(0, max(60.0, float(np.nanmax(100 * eer)) + 5))
+            twin.set_ylabel("val EER (%)", color="C2")
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=len(handles),
+               fontsize="small", frameon=False)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    return Path(path)
