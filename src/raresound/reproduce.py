@@ -656,7 +656,7 @@ def comparison_table(comp: dict) -> str:
 
 def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path: Path) -> int | None:
     """Per class, baseline vs Proposed2 of one seed (det_seed, else the first seed done)."""
-    from raresound.evaluation import det_curve, eer, plot_det
+    from raresound.evaluation import plot_scored_det
     from raresound.scoring import load_scores
 
     seeds = [cfg.det_seed] if cfg.det_seed is not None else cfg.grid.seeds
@@ -667,16 +667,9 @@ def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path:
             break
     else:
         return None
-    curves, eers = {}, {}
-    for label, run_dir, model in (("baseline", base_dir, "baseline"), ("Proposed2", prop_dir, "proposed2")):
-        scores, y = load_scores(run_dir, model)
-        classes = read_json(run_dir / "eval" / "test" / "eer.json")[model]["classes"]
-        for l, cls in enumerate(classes):
-            fpr, fnr, _ = det_curve(scores[:, l], y[:, l], cls)
-            curves[f"{cls}: {label}"], eers[f"{cls}: {label}"] = (fpr, fnr), eer(scores[:, l], y[:, l], cls)
-    ordered = dict(sorted(curves.items()))
-    plot_det(ordered, path, title=f"{backbone.upper()} {ratio}: DET (test, seed {seed})", eers=eers,
-             limits=(0.005, 0.95))
+    scored = {"baseline": load_scores(base_dir, "baseline"), "Proposed2": load_scores(prop_dir, "proposed2")}
+    classes = read_json(prop_dir / "eval" / "test" / "eer.json")["proposed2"]["classes"]
+    plot_scored_det(scored, classes, path, title=f"{backbone.upper()} {ratio}: DET (test, seed {seed})")
     return seed
 
 

@@ -18,10 +18,10 @@ def register(sub) -> None:
 
 def compare_runs(runs, split: str, out: str | Path, only_class: str | None = None) -> dict:
     from raresound.errors import DataError
-    from raresound.evaluation import det_curve, eer_table_markdown, plot_det, write_eer_report
+    from raresound.evaluation import eer_table_markdown, plot_scored_det, write_eer_report
     from raresound.scoring import load_eval, load_scores
 
-    results, curves, eers, classes = {}, {}, {}, None
+    results, scored, classes = {}, {}, None
     for run in runs:
         for model, res in load_eval(run, split).items():
             key = model if len(runs) == 1 else f"{Path(run).name}/{model}"
@@ -31,15 +31,10 @@ def compare_runs(runs, split: str, out: str | Path, only_class: str | None = Non
             if res["classes"] != classes:
                 raise DataError(f"{run}: classes {res['classes']} differ from {classes}")
             results[key] = res
-            scores, targets = load_scores(run, model, split)
-            for l, cls in enumerate(classes):
-                if only_class and cls != only_class:
-                    continue
-                fpr, fnr, _ = det_curve(scores[:, l], targets[:, l], cls)
-                curves[f"{key} {cls}"], eers[f"{key} {cls}"] = (fpr, fnr), res["eer"][cls]
+            scored[key] = load_scores(run, model, split)
     write_eer_report(results, out, classes)
-    plot_det(curves, Path(out) / "det.png", title=f"DET ({split})", eers=eers)
     print(eer_table_markdown(results, classes))
+    plot_scored_det(scored, classes, Path(out) / "det.png", title=f"DET ({split})", only_class=only_class)
     return results
 
 

@@ -5,7 +5,7 @@ from raresound.evaluation.bootstrap import paired_bootstrap_eer_diff, pooled_boo
 from raresound.evaluation.det import det_curve
 from raresound.evaluation.eer import eer, eer_threshold, evaluate_scores
 from raresound.evaluation.events import Event, event_based_metrics, read_event_list, write_event_list
-from raresound.evaluation.plots import plot_det, plot_embedding_sphere, probit
+from raresound.evaluation.plots import plot_det, plot_embedding_sphere, plot_scored_det, probit
 from raresound.evaluation.report import eer_table_markdown, write_eer_report
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "pooled_bootstrap_eer_diff",
     "plot_det",
     "plot_embedding_sphere",
+    "plot_scored_det",
     "probit",
     "read_event_list",
     "write_eer_report",
