@@ -8,7 +8,8 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("compare", help="one EER table + overlaid DET plot across evaluated runs",
                        description="Reads RUN/eval/<split>/ of each run (evaluate first) and writes the "
-                                   "combined table (Markdown + JSON) and DET plot to --out.")
+                                   "combined table (Markdown + JSON; per-class EER with 95 %% bootstrap "
+                                   "intervals and test positives) and DET plot to --out.")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--split", default="test")
     p.add_argument("--out", default="runs/compare", help="output directory")
@@ -18,7 +19,7 @@ def register(sub) -> None:
 
 def compare_runs(runs, split: str, out: str | Path, only_class: str | None = None) -> dict:
     from raresound.errors import DataError
-    from raresound.evaluation import eer_table_markdown, plot_scored_det, write_eer_report
+    from raresound.evaluation import eer_intervals, eer_table_markdown, plot_scored_det, write_eer_report
     from raresound.scoring import load_eval, load_scores
 
     results, scored, classes = {}, {}, None
@@ -30,8 +31,8 @@ def compare_runs(runs, split: str, out: str | Path, only_class: str | None = Non
             classes = classes or res["classes"]
             if res["classes"] != classes:
                 raise DataError(f"{run}: classes {res['classes']} differ from {classes}")
-            results[key] = res
             scored[key] = load_scores(run, model, split)
+            results[key] = {**res, **eer_intervals(*scored[key], classes)}  # 1000 resamples, seed 0
     write_eer_report(results, out, classes)
     print(eer_table_markdown(results, classes))
     plot_scored_det(scored, classes, Path(out) / "det.png", title=f"DET ({split})", only_class=only_class)
