@@ -108,14 +108,15 @@ def test_baseline_learns_the_tiny_task(config, store, tmp_path, capsys):
     assert rows[best - 1]["val_eer"] == pytest.approx(mean_eer(scores.numpy(), labels), abs=1e-9)
     assert (tmp_path / "learning_curves.png").read_bytes().startswith(PNG_MAGIC)
     assert "warning" not in capsys.readouterr().err
-    assert (tmp_path / "train.log").read_text().startswith("baseline: best val EER ")
+    assert (tmp_path / "train.log").read_text().startswith(f"baseline: val EER {100 * rows[best - 1]['val_eer']:.1f} % "
+                                                           f"at the kept epoch {best} of {len(rows)}")
 
 
 def test_a_model_that_cannot_learn_is_flagged(config, tmp_path, capsys):
     silent = make_store(tmp_path / "silent", noise=0.0, signal=0.0)  # every clip identical: EER 50 %
     assert train(config, silent, tmp_path / "run", "--set", "training.max_epochs=1") == 0
     err = capsys.readouterr().err.strip().splitlines()
-    expected = (f"warning: baseline best val EER 50.0 % (> 40 %): the model barely learned; "
+    expected = (f"warning: baseline val EER 50.0 % at its best epoch (> 40 %): the model barely learned; "
                 f"see {tmp_path / 'run' / 'learning_curves.png'}")
     assert err == [expected]
     assert expected in (tmp_path / "run" / "train.log").read_text()
