@@ -126,3 +126,35 @@ def test_pooled_over_seeds_averages_the_per_pair_differences_on_shared_resamples
     # two copies of one pair pool to that pair's result
     twice = pooled_bootstrap_eer_diff([(good, bad), (good, bad)], y, n_boot=200, seed=3)
     assert twice["low"] == pytest.approx(single["low"]) and twice["high"] == pytest.approx(single["high"])
+
+
+def test_eer_intervals_contain_the_estimate_and_narrow_with_more_clips():
+    from raresound.evaluation.bootstrap import eer_intervals
+
+    rng = np.random.default_rng(8)
+    widths = []
+    for n in (200, 2000):
+        y = _task(n, rng)
+        scores = rng.normal(size=y.shape) + 1.5 * y
+        point = evaluate_scores(scores, y, ["a", "b", "c"])
+        iv = eer_intervals(scores, y, ["a", "b", "c"], n_boot=1000, seed=0)
+        for c in ("a", "b", "c"):
+            assert iv["ci_low"][c] <= point["eer"][c] <= iv["ci_high"][c]
+            assert iv["n_pos"][c] == point["n_positive"][c] and iv["n_neg"][c] == n - iv["n_pos"][c]
+        assert iv["overall_ci_low"] <= point["overall"] <= iv["overall_ci_high"]
+        widths.append(iv["overall_ci_high"] - iv["overall_ci_low"])
+    assert widths[1] < 0.5 * widths[0]  # ~ 1/sqrt(10) of the width with 10x the clips
+
+
+def test_eer_intervals_keep_every_class_in_every_resample_and_are_seeded():
+    from raresound.evaluation.bootstrap import eer_intervals
+
+    # One positive per class: unstratified resamples would often lose it; stratified ones never do.
+    y = np.array([[1, 0], [0, 1], [0, 0], [0, 0], [0, 0], [0, 0]])
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.3], [0.1, 0.2], [0.5, 0.4], [0.4, 0.9]])
+    iv = eer_intervals(scores, y, ["x", "z"], n_boot=300, seed=1)
+    assert iv == eer_intervals(scores, y, ["x", "z"], n_boot=300, seed=1)
+    assert 0.0 <= iv["ci_low"]["x"] <= iv["ci_high"]["x"] <= 1.0
+    assert iv["bootstrap"] == {"n_boot": 300, "seed": 1, "ci": 0.95}
+    with pytest.raises(DataError, match="no positive"):
+        eer_intervals(scores, np.zeros_like(y), ["x", "z"])

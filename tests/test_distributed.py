@@ -177,6 +177,8 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(runs):
     for a, b in zip(metrics(ddp), metrics(one), strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+        # validation scores are gathered from both ranks: the EER of the whole split
+        assert a["val_eer"] == pytest.approx(b["val_eer"], abs=1e-6)
 
 
 def test_all_ranks_end_with_identical_weights(runs):

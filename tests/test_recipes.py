@@ -15,9 +15,10 @@ CLASSES = ("alarm", "knock")
 
 
 def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0,
-               classes=CLASSES) -> Path:
+               classes=CLASSES, noise: float = 1.0, signal: float = 2.0) -> Path:
     """A store written straight in the store format (meta.json, <split>.f16, <split>.index.csv):
-    background is noise, each class adds energy in its own mel bands, so the task is learnable."""
+    background is noise, each class adds energy in its own mel bands, so the task is learnable
+    (with noise = signal = 0 every clip is the same silence: nothing can be learned)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     counts = counts or {"train": {"alarm": 12, "knock": 8, "": 44}, "val": {"alarm": 4, "knock": 4, "": 8}}
@@ -28,11 +29,11 @@ def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: flo
     for split, per_label in counts.items():
         labels = [label for label, n in per_label.items() for _ in range(n)]
         labels = [labels[i] for i in rng.permutation(len(labels))]
-        x = rng.normal(0.0, 1.0, size=(len(labels), n_frames, n_mels))
+        x = rng.normal(0.0, noise, size=(len(labels), n_frames, n_mels))
         for i, label in enumerate(labels):
             if label:
                 band = 2 + 6 * list(classes).index(label)
-                x[i, :, band:band + 3] += 2.0
+                x[i, :, band:band + 3] += signal
         x.astype(np.float16).tofile(out / f"{split}.f16")
         records = [ClipRecord(f"clips/{split}-{i:04d}.wav", (label,) if label else (), split, f"src{i}",
                               clip_seconds) for i, label in enumerate(labels)]
@@ -52,7 +53,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from raresound.bundle import load_bundle  # noqa: E402
 from raresound.cli import main as cli_main  # noqa: E402
-from raresound.evaluation.eer import eer  # noqa: E402
+from raresound.evaluation.eer import eer, mean_eer  # noqa: E402
 from raresound.store import FeatureStore  # noqa: E402
 
 TINY_PROPOSED = ["--set", "proposed.n_iter=2", "--set", "proposed.layer_epochs=1", "--set", "proposed.e2e_epochs=1",
@@ -74,7 +75,9 @@ def config(tmp_path_factory):
 
 
 def train(config, store, out, *extra) -> int:
-    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress", *extra])
+    # one thread, as the store fixture set: `train` would otherwise take every usable core
+    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress",
+                     "--threads", "1", *extra])
 
 
 def val_scores(bundle_dir, store):
@@ -88,7 +91,10 @@ def stage_rows(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_baseline_learns_the_tiny_task(config, store, tmp_path):
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_baseline_learns_the_tiny_task(config, store, tmp_path, capsys):
     assert train(config, store, tmp_path, "--set", "training.max_epochs=12", "--set", "training.lr=0.01") == 0
     bundle, scores, labels = val_scores(tmp_path / "models" / "baseline", store)
     assert scores.shape == (16, 2) and bundle.spec.score == "sigmoid"
@@ -97,6 +103,23 @@ def test_baseline_learns_the_tiny_task(config, store, tmp_path):
     rows = stage_rows(tmp_path)
     assert {r["stage"] for r in rows} == {"baseline"} and 1 <= len(rows) <= 12
     assert (tmp_path / "normalizer.json").exists() and (tmp_path / "run.json").exists()
+    # the logged validation EER of the kept (best) epoch is the EER of the saved model's val scores
+    best = bundle.info["stages"]["baseline"]["best_epoch"]
+    assert rows[best - 1]["val_eer"] == pytest.approx(mean_eer(scores.numpy(), labels), abs=1e-9)
+    assert (tmp_path / "learning_curves.png").read_bytes().startswith(PNG_MAGIC)
+    assert "warning" not in capsys.readouterr().err
+    assert (tmp_path / "train.log").read_text().startswith(f"baseline: val EER {100 * rows[best - 1]['val_eer']:.1f} % "
+                                                           f"at the kept epoch {best} of {len(rows)}")
+
+
+def test_a_model_that_cannot_learn_is_flagged(config, tmp_path, capsys):
+    silent = make_store(tmp_path / "silent", noise=0.0, signal=0.0)  # every clip identical: EER 50 %
+    assert train(config, silent, tmp_path / "run", "--set", "training.max_epochs=1") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = (f"warning: baseline val EER 50.0 % at its best epoch (> 40 %): the model barely learned; "
+                f"see {tmp_path / 'run' / 'learning_curves.png'}")
+    assert err == [expected]
+    assert expected in (tmp_path / "run" / "train.log").read_text()
 
 
 @pytest.mark.parametrize("method, extra, score", [
@@ -115,6 +138,7 @@ def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, sc
     assert scores.shape == (16, 2) and bool(((scores >= 0) & (scores <= 1)).all())
     rows = stage_rows(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2] and all(r["train_loss"] == r["train_loss"] for r in rows)
+    assert all(0.0 <= r["val_eer"] <= 1.0 for r in rows)
 
 
 def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
@@ -145,6 +169,9 @@ def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     bundle, scores, _ = val_scores(tmp_path / "models" / "proposed2", store)
     assert bundle.spec.cluster_k == rounds[-1]["K"] and bundle.model.head.in_dim == rounds[-1]["K"]  # head on v
     assert scores.shape == (16, 2)
+    rows = stage_rows(tmp_path)  # detector stages log validation EER, clustering stages losses only
+    assert {r["stage"] for r in rows if "val_eer" in r} == {"proposed1", "proposed2"}
+    assert (tmp_path / "learning_curves.png").exists()
 
 
 def test_proposed_killed_mid_way_resumes_to_the_unbroken_weights(config, store, tmp_path, monkeypatch):

@@ -38,3 +38,13 @@ def test_write_eer_report(tmp_path):
 def test_write_eer_report_rejects_empty(tmp_path):
     with pytest.raises(DataError, match="no model results"):
         write_eer_report({}, tmp_path)
+
+
+def test_markdown_with_intervals_and_positives():
+    res = {**RESULTS["baseline"], "ci_low": {"dog": 0.05, "gunshot": 0.0}, "ci_high": {"dog": 0.2, "gunshot": 0.125},
+           "overall_ci_low": 0.05, "overall_ci_high": 0.15, "n_pos": {"dog": 48, "gunshot": 12},
+           "n_neg": {"dog": 152, "gunshot": 188}, "bootstrap": {"n_boot": 1000, "seed": 0, "ci": 0.95}}
+    lines = eer_table_markdown({"baseline": res}, ["dog", "gunshot"]).splitlines()
+    assert lines[2] == "| clips | n+ = 48 | n+ = 12 | N = 200 |"
+    assert lines[3] == "| baseline | 12.5 [5.0, 20.0] | 6.2 [0.0, 12.5] | 9.4 [5.0, 15.0] |"
+    assert lines[5].startswith("EER in % [95 % bootstrap interval: 1000 resamples")

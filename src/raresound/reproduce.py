@@ -138,7 +138,7 @@ class ReproduceConfig:
     method_recipes: dict = field(default_factory=dict)  # method -> recipe overrides
     bootstrap: dict = field(default_factory=lambda: {"n_boot": 1000, "ci": 0.95, "seed": 0})
     toy: dict | None = field(default_factory=lambda: {"seed": 0, "n_rounds": 3})
-    threads: int | None = None  # torch intra-op threads (None: torch's default)
+    threads: int | None = None  # torch intra-op threads (None: usable cores / local processes)
     det_seed: int | None = None  # seed whose scores the DET figures show (default: first seed)
 
     def to_dict(self) -> dict:
@@ -511,19 +511,19 @@ def run_cell(cfg: ReproduceConfig, cell: Cell, out: Path, store: Path, log: Call
 def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callable[[str], None] = print,
               report_only: bool = False) -> Path:
     """Build data, run every cell (resuming), write the report; returns the report directory."""
-    import torch
+    from raresound.training.threads import apply_threads
 
     cfg = config if isinstance(config, ReproduceConfig) else load_config(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "reproduce-config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    threads = apply_threads(cfg.threads)
     started = time.perf_counter()
 
     def say(msg: str) -> None:
         log(f"[reproduce {time.perf_counter() - started:7.1f}s] {msg}")
 
+    say(threads)
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out / "data"
     summary = build_data(cfg, cache, say)
     store = cache / "store"
@@ -666,7 +666,7 @@ def comparison_table(comp: dict) -> str:
 
 def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path: Path) -> int | None:
     """Per class, baseline vs Proposed2 of one seed (det_seed, else the first seed done)."""
-    from raresound.evaluation import det_curve, eer, plot_det
+    from raresound.evaluation import plot_scored_det
     from raresound.scoring import load_scores
 
     seeds = [cfg.det_seed] if cfg.det_seed is not None else cfg.grid.seeds
@@ -677,16 +677,9 @@ def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path:
             break
     else:
         return None
-    curves, eers = {}, {}
-    for label, run_dir, model in (("baseline", base_dir, "baseline"), ("Proposed2", prop_dir, "proposed2")):
-        scores, y = load_scores(run_dir, model)
-        classes = read_json(run_dir / "eval" / "test" / "eer.json")[model]["classes"]
-        for l, cls in enumerate(classes):
-            fpr, fnr, _ = det_curve(scores[:, l], y[:, l], cls)
-            curves[f"{cls}: {label}"], eers[f"{cls}: {label}"] = (fpr, fnr), eer(scores[:, l], y[:, l], cls)
-    ordered = dict(sorted(curves.items()))
-    plot_det(ordered, path, title=f"{backbone.upper()} {ratio}: DET (test, seed {seed})", eers=eers,
-             limits=(0.005, 0.95))
+    scored = {"baseline": load_scores(base_dir, "baseline"), "Proposed2": load_scores(prop_dir, "proposed2")}
+    classes = read_json(prop_dir / "eval" / "test" / "eer.json")["proposed2"]["classes"]
+    plot_scored_det(scored, classes, path, title=f"{backbone.upper()} {ratio}: DET (test, seed {seed})")
     return seed
 
 
@@ -971,7 +964,7 @@ def _schedule_section(cfg: ReproduceConfig, out: Path) -> list[str]:
         lines += [f"Wall time of the cells finished by this harness: {sum(walls) / 60:.1f} min in total "
                   f"({len(walls)} cells; a resumed cell counts only its last invocation). "
                   f"Host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                  f"threads {cfg.threads if cfg.threads is not None else 'default'}.", ""]
+                  f"threads {cfg.threads if cfg.threads is not None else 'auto'}.", ""]
     return lines
 
 

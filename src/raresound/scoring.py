@@ -13,7 +13,7 @@ import torch
 
 from raresound.bundle import Bundle, load_bundle
 from raresound.errors import DataError
-from raresound.evaluation import det_curve, evaluate_scores, plot_det, write_eer_report
+from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
 from raresound.store import FeatureStore
 
@@ -51,7 +51,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
         raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
     data = store.split(split)
     out_dir = run_dir / "eval" / split
-    results, curves, eers = {}, {}, {}
+    results, scored = {}, {}
     for name, path in run_models(run_dir).items():
         bundle = load_bundle(path, device=device)
         if bundle.classes != list(store.classes):
@@ -59,13 +59,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
         scores = score_split(bundle, data)
         _save_npy(out_dir / f"{name}.scores.npy", scores.astype(np.float32))
         results[name] = evaluate_scores(scores, data.labels, store.classes)
-        for l, cls in enumerate(store.classes):
-            fpr, fnr, _ = det_curve(scores[:, l], data.labels[:, l], cls)
-            key = f"{name} {cls}"
-            curves[key], eers[key] = (fpr, fnr), results[name]["eer"][cls]
+        scored[name] = (scores, data.labels)
     _save_npy(out_dir / "targets.npy", np.asarray(data.labels, dtype=np.float32))
     write_eer_report(results, out_dir, list(store.classes))
-    plot_det(curves, out_dir / "det.png", title=f"{run_dir.name}: DET ({split})", eers=eers)
+    plot_scored_det(scored, list(store.classes), out_dir / "det.png", title=f"{run_dir.name}: DET ({split})")
     return results
 
 

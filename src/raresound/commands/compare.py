@@ -8,7 +8,8 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("compare", help="one EER table + overlaid DET plot across evaluated runs",
                        description="Reads RUN/eval/<split>/ of each run (evaluate first) and writes the "
-                                   "combined table (Markdown + JSON) and DET plot to --out.")
+                                   "combined table (Markdown + JSON; per-class EER with 95 %% bootstrap "
+                                   "intervals and test positives) and DET plot to --out.")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--split", default="test")
     p.add_argument("--out", default="runs/compare", help="output directory")
@@ -18,11 +19,11 @@ def register(sub) -> None:
 
 def compare_runs(runs, split: str, out: str | Path, only_class: str | None = None) -> dict:
     from raresound.errors import DataError
-    from raresound.evaluation import det_curve, eer_table_markdown, plot_det, write_eer_report
+    from raresound.evaluation import eer_intervals, eer_table_markdown, plot_scored_det, write_eer_report
     from raresound.scoring import load_eval, load_scores
     from raresound.training.config import REFERENCE_METHODS
 
-    results, curves, eers, classes = {}, {}, {}, None
+    results, scored, classes = {}, {}, None
     for run in runs:
         for model, res in load_eval(run, split).items():
             key = model if len(runs) == 1 else f"{Path(run).name}/{model}"
@@ -33,16 +34,11 @@ def compare_runs(runs, split: str, out: str | Path, only_class: str | None = Non
             classes = classes or res["classes"]
             if res["classes"] != classes:
                 raise DataError(f"{run}: classes {res['classes']} differ from {classes}")
-            results[key] = res
-            scores, targets = load_scores(run, model, split)
-            for l, cls in enumerate(classes):
-                if only_class and cls != only_class:
-                    continue
-                fpr, fnr, _ = det_curve(scores[:, l], targets[:, l], cls)
-                curves[f"{key} {cls}"], eers[f"{key} {cls}"] = (fpr, fnr), res["eer"][cls]
+            scored[key] = load_scores(run, model, split)
+            results[key] = {**res, **eer_intervals(*scored[key], classes)}  # 1000 resamples, seed 0
     write_eer_report(results, out, classes)
-    plot_det(curves, Path(out) / "det.png", title=f"DET ({split})", eers=eers)
     print(eer_table_markdown(results, classes))
+    plot_scored_det(scored, classes, Path(out) / "det.png", title=f"DET ({split})", only_class=only_class)
     return results
 
 

@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                    help="training recipes or recipe suites to run (e.g. configs/compare-synthetic.yaml)")
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis/featurisation")
+    p.add_argument("--threads", type=int, help="torch intra-op threads for training (default: usable cores)")
     p.set_defaults(func=run)
 
 
@@ -65,6 +66,7 @@ def run(args) -> int:
     from raresound.store import build_store
     from raresound.training.config import REFERENCE_METHODS, load_recipes
     from raresound.training.recipes import train
+    from raresound.training.threads import apply_threads
 
     out = Path(args.out)
     for path in args.configs:
@@ -76,6 +78,7 @@ def run(args) -> int:
     def step(msg: str) -> None:
         print(f"[demo {time.perf_counter() - started:6.1f}s] {msg}", flush=True)
 
+    threads = apply_threads(args.threads)
     counts = parse_counts(args.counts)
     fractions = parse_fractions(args.fractions)
     manifest = out / "data" / "manifest.csv"
@@ -87,6 +90,7 @@ def run(args) -> int:
     step("featurising (64 log-mel bands, 25 ms / 10 ms, 1000 frames per clip) ...")
     report = build_store(manifest, store, workers=args.workers, progress=False)
     step(f"store ready: {report.summary()}")
+    step(threads)
     runs = []
     for name, cfg in recipes:
         run_dir = out / "runs" / name

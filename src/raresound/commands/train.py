@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="override the recipe's seed")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
     p.add_argument("--workers", type=int, help="data loader worker processes (training.num_workers)")
+    p.add_argument("--threads", type=int,
+                   help="torch intra-op threads (default: usable cores / local processes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe field, e.g. --set training.max_epochs=3 (repeatable)")
     p.add_argument("--resume", action="store_true",
@@ -43,6 +45,7 @@ def overrides_from_args(args) -> dict:
 def run(args) -> int:
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
+    from raresound.training.threads import apply_threads
 
     import torch
 
@@ -53,6 +56,9 @@ def run(args) -> int:
     owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
     dist.init_from_env(device)
     try:
+        threads = apply_threads(args.threads)
+        if dist.is_main():
+            print(threads, flush=True)
         bundles = train(cfg, args.data, args.out)
         if dist.is_main():
             for name, path in bundles.items():

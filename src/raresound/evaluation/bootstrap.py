@@ -1,7 +1,8 @@
-"""Paired bootstrap over test clips for the difference in overall EER (mean of per-class EERs)
-between two systems scored on the same clips. Resampling clips with replacement is the same as
-giving each clip an integer multiplicity, so every resample is evaluated from weighted cumulative
-sums over a score order computed once per class and system, without re-sorting."""
+"""Bootstrap over test clips: the paired difference in overall EER (mean of per-class EERs) between
+two systems scored on the same clips, and the confidence interval of one system's per-class and
+overall EER. Resampling clips with replacement is the same as giving each clip an integer
+multiplicity, so every resample is evaluated from weighted cumulative sums over a score order
+computed once per class and system, without re-sorting."""
 
 from __future__ import annotations
 
@@ -55,16 +56,35 @@ def _weighted_eer(scores: np.ndarray, labels: np.ndarray, counts: np.ndarray) ->
     return rate, valid
 
 
+def _class_eers_weighted(scores: np.ndarray, targets: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class EERs [B, L] for each row of `counts` [B, N]; a row is valid only where every
+    class has positives and negatives."""
+    rates = np.zeros((counts.shape[0], scores.shape[1]))
+    valid = np.ones(counts.shape[0], dtype=bool)
+    for l in range(scores.shape[1]):
+        rates[:, l], ok = _weighted_eer(scores[:, l], targets[:, l], counts)
+        valid &= ok
+    return rates, valid
+
+
 def _overall_eer_weighted(scores: np.ndarray, targets: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean-over-classes EER for each row of `counts` [B, N]; valid only where every class has
     positives and negatives."""
-    total = np.zeros(counts.shape[0])
-    valid = np.ones(counts.shape[0], dtype=bool)
-    for l in range(scores.shape[1]):
-        rate, ok = _weighted_eer(scores[:, l], targets[:, l], counts)
-        total += rate
-        valid &= ok
-    return total / scores.shape[1], valid
+    rates, valid = _class_eers_weighted(scores, targets, counts)
+    return rates.mean(axis=1), valid
+
+
+def _multiplicities(idx: np.ndarray) -> np.ndarray:
+    """Clip multiplicities [m, N] of m resamples given as drawn clip indices [m, N]."""
+    m, n = idx.shape
+    return np.bincount((idx + n * np.arange(m)[:, None]).ravel(), minlength=m * n).reshape(m, n)
+
+
+def _check_ci(ci: float, n_boot: int) -> None:
+    if not 0.0 < ci < 1.0:
+        raise DataError(f"ci must lie in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise DataError(f"n_boot must be >= 1, got {n_boot}")
 
 
 def paired_bootstrap_eer_diff(
@@ -97,10 +117,7 @@ def pooled_bootstrap_eer_diff(pairs, targets, n_boot: int = 1000, seed: int = 0,
     for a, b in pairs:
         if a.ndim != 2 or a.shape != b.shape or a.shape != y.shape:
             raise DataError(f"scores_a, scores_b and targets must be [N, L] of one shape, got {a.shape}, {b.shape}, {y.shape}")
-    if not 0.0 < ci < 1.0:
-        raise DataError(f"ci must lie in (0, 1), got {ci}")
-    if n_boot < 1:
-        raise DataError(f"n_boot must be >= 1, got {n_boot}")
+    _check_ci(ci, n_boot)
     classes = [f"column {l}" for l in range(y.shape[1])]
     # Full-set evaluation also validates the inputs (finite scores, 0/1 targets, every class present).
     diff = float(np.mean([evaluate_scores(a, y, classes)["overall"] - evaluate_scores(b, y, classes)["overall"]
@@ -113,8 +130,7 @@ def pooled_bootstrap_eer_diff(pairs, targets, n_boot: int = 1000, seed: int = 0,
     n_skipped = 0
     for start in range(0, n_boot, _BLOCK):
         m = min(_BLOCK, n_boot - start)
-        idx = rng.integers(0, n, size=(m, n))
-        counts = np.bincount((idx + n * np.arange(m)[:, None]).ravel(), minlength=m * n).reshape(m, n)
+        counts = _multiplicities(rng.integers(0, n, size=(m, n)))
         total = np.zeros(m)
         for a, b in pairs:
             eer_a, ok = _overall_eer_weighted(a, y, counts)
@@ -139,4 +155,41 @@ def pooled_bootstrap_eer_diff(pairs, targets, n_boot: int = 1000, seed: int = 0,
         "n_skipped": int(n_skipped),
         "ci": float(ci),
         "seed": int(seed),
+    }
+
+
+def eer_intervals(scores, targets, classes, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+    """Percentile bootstrap intervals of one system's per-class and overall EER.
+
+    Each resample redraws the test clips with replacement within each label combination (stratum),
+    keeping its size, so every class keeps its numbers of positives and negatives: the interval
+    reflects which clips were drawn, never a resample without positives. Returns
+    ``{"ci_low": {class: low}, "ci_high": {class: high}, "overall_ci_low", "overall_ci_high",
+    "n_pos": {class: int}, "n_neg": {class: int}, "bootstrap": {"n_boot", "seed", "ci"}}``."""
+    s = np.asarray(scores, dtype=np.float64)
+    classes = list(classes)
+    evaluate_scores(s, targets, classes)  # validates (shapes, finite scores, 0/1 targets, both kinds)
+    y = np.asarray(targets).astype(bool)
+    _check_ci(ci, n_boot)
+    _, stratum = np.unique(y, axis=0, return_inverse=True)
+    members = [np.flatnonzero(stratum.ravel() == k) for k in range(int(stratum.max()) + 1)]
+    rng = np.random.default_rng(seed)
+    rates = []
+    for start in range(0, n_boot, _BLOCK):
+        m = min(_BLOCK, n_boot - start)
+        idx = np.hstack([clips[rng.integers(0, clips.size, size=(m, clips.size))] for clips in members])
+        rates.append(_class_eers_weighted(s, y, _multiplicities(idx))[0])
+    per_class = np.vstack(rates)
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(per_class, [alpha, 1.0 - alpha], axis=0)
+    overall = np.quantile(per_class.mean(axis=1), [alpha, 1.0 - alpha])
+    n_pos = y.sum(axis=0)
+    return {
+        "ci_low": dict(zip(classes, low.tolist())),
+        "ci_high": dict(zip(classes, high.tolist())),
+        "overall_ci_low": float(overall[0]),
+        "overall_ci_high": float(overall[1]),
+        "n_pos": dict(zip(classes, n_pos.astype(int).tolist())),
+        "n_neg": dict(zip(classes, (y.shape[0] - n_pos).astype(int).tolist())),
+        "bootstrap": {"n_boot": int(n_boot), "seed": int(seed), "ci": float(ci)},
     }

@@ -5,6 +5,7 @@ threshold), plus the per-class / overall evaluation of a multi-label score matri
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +44,18 @@ def eer_threshold(scores, labels, name: str | None = None) -> float:
     """Score threshold at the EER crossing, interpolated between the bracketing operating points
     exactly as the EER itself is."""
     return _crossing(*det_curve(scores, labels, name))[1]
+
+
+def mean_eer(scores, targets) -> float:
+    """Mean EER over the columns of `scores` [N, L] whose `targets` hold positives and negatives (a
+    small validation split may lack a rare class); NaN when no column has both, or when a score is
+    not finite (a diverging model is reported, not fatal: this only monitors training)."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(targets) > 0.5
+    if not np.all(np.isfinite(s)):
+        return math.nan
+    rates = [eer(s[:, l], y[:, l]) for l in range(s.shape[1]) if 0 < y[:, l].sum() < y.shape[0]]
+    return float(np.mean(rates)) if rates else math.nan
 
 
 def evaluate_scores(scores, targets, classes: Sequence[str]) -> dict:

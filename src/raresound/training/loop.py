@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from raresound.errors import TrainingError
+from raresound.evaluation.eer import mean_eer
 from raresound.io import write_text
 from raresound.training import distributed as dist
 from raresound.training.checkpoint import checkpoint_exists, load_checkpoint, read_meta, save_checkpoint
@@ -65,6 +67,9 @@ class Stage:
     lr: float = 1e-3
     weight_decay: float = 0.0
     val_objective: Optional[Objective] = None  # defaults to `objective`
+    # Detection stages: (net, batch) -> (val loss, event scores [B, L]) from one forward pass, with
+    # batches (x, y [B, L], idx); the trainer then logs each epoch's validation EER as `val_eer`.
+    val_scores: Optional[Callable[[nn.Module, tuple], tuple[Tensor, Tensor]]] = None
     before_epoch: Optional[Callable[[int], None]] = None  # e.g. DRW weights, sampler epochs
 
 
@@ -108,6 +113,7 @@ class Trainer:
         progress: bool = True,
         max_train_batches: Optional[int] = None,
         amp: str = "none",
+        on_stage_end: Optional[Callable[[], None]] = None,
     ):
         self.model = model.to(device)
         self.run_dir = Path(run_dir)
@@ -120,6 +126,7 @@ class Trainer:
         # fp16 gradients underflow without loss scaling; bf16 (and fp32) need none
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16" and self.device.type == "cuda")
         self.results: dict[str, StageResult] = {}
+        self.on_stage_end = on_stage_end  # rank 0, after a stage's final checkpoint (e.g. redraw curves)
 
     # ----------------------------------------------------------------- helpers
     def _autocast(self):
@@ -205,22 +212,42 @@ class Trainer:
         return float(sums[0] / max(sums[1], 1.0))
 
     @torch.no_grad()
-    def _validate(self, net, stage: Stage) -> float:
+    def _validate(self, net, stage: Stage) -> tuple[float, Optional[float]]:
+        """(val loss, val EER); the EER is None unless the stage gives detection scores."""
         if stage.val_loader is None:
-            return math.nan
+            return math.nan, None
         self.model.eval()
         objective = stage.val_objective or stage.objective
         total, count = 0.0, 0
+        scored = []  # (scores, targets, idx) per batch of a detection stage
         for batch in stage.val_loader:
             batch = _to_device(batch, self.device)
             with self._autocast():
-                loss = objective(net, batch)
+                if stage.val_scores is None:
+                    loss = objective(net, batch)
+                else:
+                    loss, scores = stage.val_scores(net, batch)
+                    scored.append((scores.float(), batch[1].float(), batch[2]))
             n = batch[0].shape[0]
             total += float(loss) * n
             count += n
         # Every rank sees the same all-reduced value, so early stopping is decided identically.
         sums = dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64))
-        return float(sums[0] / max(sums[1], 1.0))
+        val_eer = self._val_eer(scored) if stage.val_scores is not None else None
+        return float(sums[0] / max(sums[1], 1.0)), val_eer
+
+    @staticmethod
+    def _val_eer(scored: list) -> float:
+        """Mean-over-classes EER of the whole validation split: every rank's shard gathered, and the
+        clips a DistributedSampler repeats to even out the shards counted once (by index)."""
+        if not scored:
+            return math.nan
+        scores, targets, idx = (torch.cat(parts) for parts in zip(*scored))
+        rows = dist.all_gather_rows(torch.cat([idx[:, None].double(), scores.double(), targets.double()], dim=1))
+        _, first = np.unique(rows[:, 0].cpu().numpy(), return_index=True)
+        rows = rows[torch.as_tensor(first)].cpu().numpy()
+        n_classes = scores.shape[1]
+        return mean_eer(rows[:, 1:1 + n_classes], rows[:, 1 + n_classes:])
 
     # ----------------------------------------------------------------- stage
     def fit(self, stage: Stage) -> StageResult:
@@ -262,9 +289,11 @@ class Trainer:
                 stage.before_epoch(epoch)
             started = time.perf_counter()
             train_loss = self._train_epoch(net, stage, optimizer, epoch)
-            val_loss = self._validate(net, stage)
+            val_loss, val_eer = self._validate(net, stage)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                    "seconds": round(time.perf_counter() - started, 3)}
+            if val_eer is not None:
+                row["val_eer"] = val_eer
             state["history"].append(row)
             score = val_loss if not math.isnan(val_loss) else train_loss
             improved = score < state["best_val"]
@@ -281,8 +310,9 @@ class Trainer:
                 self._write_metrics()
             dist.barrier()
             if self.progress:
+                eer_text = f" EER {100 * val_eer:.1f}%" if val_eer is not None else ""
                 tqdm.write(f"[{stage.name}] epoch {epoch + 1}/{stage.max_epochs} "
-                           f"train {train_loss:.4f} val {val_loss:.4f}{' *' if improved else ''}")
+                           f"train {train_loss:.4f} val {val_loss:.4f}{eer_text}{' *' if improved else ''}")
             stopped_early = patience_spent()
 
         if stage.keep_best and checkpoint_exists(folder / "best"):
@@ -291,6 +321,8 @@ class Trainer:
                              stopped_early, state["history"])
         if dist.is_main():
             save_checkpoint(final, self.model, meta={"result": dataclasses.asdict(result)})
+            if self.on_stage_end is not None:
+                self.on_stage_end()
         dist.barrier()
         for p in self.model.parameters():
             p.requires_grad_(True)

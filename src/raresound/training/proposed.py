@@ -30,7 +30,8 @@ from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
 from raresound.training.checkpoint import load_tensors, save_tensors
 from raresound.training.data import embed_dataset, label_vector_ids
-from raresound.training.recipes import RecipeContext, all_parameters, detection_objective, model_spec, register
+from raresound.training.recipes import (RecipeContext, all_parameters, detection_objective, detection_val_scores,
+                                        model_spec, register)
 
 
 def train_embeddings(ctx: RecipeContext, model) -> torch.Tensor:
@@ -215,10 +216,12 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     model.head_input = "z" if p.head_input == "h" else p.head_input
     torch.manual_seed(cfg.seed)
     model.attach_head(len(ctx.classes))
-    bce = detection_objective(ClassWeightedBCE(torch.as_tensor(ctx.data.class_counts())).to(ctx.device))
+    weighted_bce = ClassWeightedBCE(torch.as_tensor(ctx.data.class_counts())).to(ctx.device)
+    bce, val_scores = detection_objective(weighted_bce), detection_val_scores(weighted_bce, spec)
     bundles = {}
-    trainer.fit(ctx.stage(f"{prefix}1", bce, _head_params, p.head_epochs, lr=p.head_lr))
+    trainer.fit(ctx.stage(f"{prefix}1", bce, _head_params, p.head_epochs, lr=p.head_lr,
+                          val_scores=val_scores))
     bundles[f"{prefix}1"] = ctx.save_bundle(f"{prefix}1", model, spec, info={"rounds": reports})
-    trainer.fit(ctx.stage(f"{prefix}2", bce, all_parameters, p.finetune_epochs))
+    trainer.fit(ctx.stage(f"{prefix}2", bce, all_parameters, p.finetune_epochs, val_scores=val_scores))
     bundles[f"{prefix}2"] = ctx.save_bundle(f"{prefix}2", model, spec, info={"rounds": reports})
     return bundles

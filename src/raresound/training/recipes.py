@@ -18,12 +18,13 @@ import numpy as np
 import torch
 import yaml
 
-from raresound.bundle import Bundle, ModelSpec, build_model
+from raresound.bundle import Bundle, ModelSpec, build_model, scores_from_logits
 from raresound.errors import ConfigError
 from raresound.io import write_json, write_text
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
 from raresound.training.config import RecipeConfig
+from raresound.training.curves import report_learning, write_learning_curves
 from raresound.training.data import TrainingData, load_training_data, loader
 from raresound.training.loop import Stage, Trainer
 
@@ -89,18 +90,22 @@ class RecipeContext:
 
     def trainer(self, model) -> Trainer:
         t = self.cfg.training
+        # Redrawing the curves takes ~1 s on a busy CPU: once per stage, not per epoch.
         return Trainer(model, self.run_dir, seed=self.cfg.seed, device=self.device, progress=t.progress,
-                       max_train_batches=t.max_train_batches, amp=t.amp)
+                       max_train_batches=t.max_train_batches, amp=t.amp,
+                       on_stage_end=lambda: write_learning_curves(self.run_dir))
 
     def stage(self, name: str, objective, parameters, max_epochs: int, patience=..., keep_best=True,
-              train_loader=None, val_objective=None, before_epoch=None, with_val=True, lr=None) -> Stage:
+              train_loader=None, val_objective=None, before_epoch=None, with_val=True, lr=None,
+              val_scores=None) -> Stage:
         t = self.cfg.training
         return Stage(name=name, objective=objective, parameters=parameters,
                      train_loader=train_loader or self.train_loader(),
                      val_loader=self.val_loader() if with_val else None, max_epochs=max_epochs,
                      patience=t.patience if patience is ... else patience, keep_best=keep_best,
                      lr=t.lr if lr is None else lr,
-                     weight_decay=t.weight_decay, val_objective=val_objective, before_epoch=before_epoch)
+                     weight_decay=t.weight_decay, val_objective=val_objective, before_epoch=before_epoch,
+                     val_scores=val_scores)
 
     def save_bundle(self, name: str, model, spec: ModelSpec, info: dict | None = None) -> Path:
         path = self.run_dir / "models" / name
@@ -119,6 +124,16 @@ def detection_objective(loss_fn) -> Callable:
     return objective
 
 
+def detection_val_scores(loss_fn, spec: ModelSpec) -> Callable:
+    """A detector stage's validation step: loss and event scores (as the bundle will score) from one
+    forward pass, so the trainer can log the validation EER without a second pass."""
+    def val_scores(net, batch):
+        x, y, _ = batch
+        logits = net(x)
+        return loss_fn(logits, y), scores_from_logits(logits, spec)
+    return val_scores
+
+
 def all_parameters(model) -> list:
     return list(model.parameters())
 
@@ -132,7 +147,8 @@ def train_detector(ctx: RecipeContext, name: str, loss_fn, score: str = "sigmoid
     loss_fn = loss_fn.to(ctx.device)
     trainer = ctx.trainer(model)
     trainer.fit(ctx.stage(name, detection_objective(loss_fn), all_parameters, ctx.cfg.training.max_epochs,
-                          train_loader=train_loader, before_epoch=before_epoch))
+                          train_loader=train_loader, before_epoch=before_epoch,
+                          val_scores=detection_val_scores(loss_fn, spec)))
     return ctx.save_bundle(name, model, spec, info={"stages": {k: dataclasses.asdict(v) for k, v in trainer.results.items()}})
 
 
@@ -164,4 +180,8 @@ def train(cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device:
     if cfg.method not in RECIPES:
         raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(RECIPES)})")
     ctx = RecipeContext(cfg, store_dir, run_dir, device)
-    return RECIPES[cfg.method](ctx)
+    bundles = RECIPES[cfg.method](ctx)
+    if dist.is_main():
+        write_learning_curves(ctx.run_dir)
+        report_learning(ctx.run_dir, bundles)
+    return bundles
