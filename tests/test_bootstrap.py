@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from raresound.errors import DataError
-from raresound.evaluation.bootstrap import _overall_eer_weighted, _weighted_eer, paired_bootstrap_eer_diff
+from raresound.evaluation.bootstrap import _overall_eer_weighted, _weighted_eer, eer_intervals, paired_bootstrap_eer_diff
 from raresound.evaluation.eer import eer, evaluate_scores
 
 
@@ -158,3 +158,21 @@ def test_eer_intervals_keep_every_class_in_every_resample_and_are_seeded():
     assert iv["bootstrap"] == {"n_boot": 300, "seed": 1, "ci": 0.95}
     with pytest.raises(DataError, match="no positive"):
         eer_intervals(scores, np.zeros_like(y), ["x", "z"])
+
+
+def test_eer_intervals_of_several_seeds_cover_their_mean():
+    rng = np.random.default_rng(3)
+    y = np.zeros((120, 2), dtype=int)
+    y[:30, 0] = 1
+    y[30:60, 1] = 1
+    good = y + rng.normal(0, 0.6, y.shape)
+    poor = y + rng.normal(0, 1.5, y.shape)
+    one = eer_intervals(good, y, ["a", "b"], n_boot=300, seed=1)
+    same = eer_intervals([good, good], y, ["a", "b"], n_boot=300, seed=1)
+    assert same["overall_ci_low"] == pytest.approx(one["overall_ci_low"])
+    assert same["overall_ci_high"] == pytest.approx(one["overall_ci_high"])
+    mixed = eer_intervals([good, poor], y, ["a", "b"], n_boot=300, seed=1)
+    alone_poor = eer_intervals(poor, y, ["a", "b"], n_boot=300, seed=1)
+    # the seed-mean sits between the two systems, and so does its interval
+    assert one["overall_ci_low"] < mixed["overall_ci_low"] < alone_poor["overall_ci_low"]
+    assert one["overall_ci_high"] < mixed["overall_ci_high"] < alone_poor["overall_ci_high"]

@@ -115,8 +115,10 @@ def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
             for j, cls in enumerate(["dog", "baby", "glass"]):
                 assert cells[j] == expected_cell([r["eer"][cls] for r in results]), (model, cls)
             assert cells[3] == expected_cell([r["overall"] for r in results])
-            assert cells[4] == "2"
-    assert rows[rp.MODEL_LABELS["baseline"]][5] == "20.3"  # the paper's number, labelled as such
+            low, high = (float(v) for v in cells[4].strip("[]").split(","))
+            assert low <= float(cells[3].split()[0]) <= high  # the seed-mean lies in its interval
+            assert cells[5] == "2"
+    assert rows[rp.MODEL_LABELS["baseline"]][6] == "20.3"  # the paper's number, labelled as such
     assert "paper overall (AudioSet)" in text
 
     # Paired comparison per seed equals the library bootstrap on the saved scores.

@@ -606,12 +606,38 @@ def collect(cfg: ReproduceConfig, out: Path) -> dict:
     return table
 
 
-def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict) -> str:
+def overall_intervals(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str) -> dict:
+    """model -> (low, high): bootstrap interval over test clips of the seed-mean overall EER (the
+    same resampled clips for every seed), for the main table."""
+    from raresound.evaluation.bootstrap import eer_intervals
+    from raresound.scoring import load_scores
+
+    b, found = cfg.bootstrap, {}
+    for method in cfg.grid.methods:
+        for seed in cfg.grid.seeds:
+            run_dir = Cell(backbone, ratio, method, seed).run_dir(out)
+            if cell_done(run_dir):
+                for model in METHOD_MODELS[method]:
+                    found.setdefault(model, []).append(load_scores(run_dir, model))
+    intervals = {}
+    for model, scored in found.items():
+        targets = scored[0][1]
+        if any(not np.array_equal(y, targets) for _, y in scored):
+            raise DataError(f"{model}: seeds of {backbone} {ratio} were scored on different test clips")
+        res = eer_intervals([s for s, _ in scored], targets, list(cfg.data.classes), n_boot=int(b["n_boot"]),
+                            seed=int(b["seed"]), ci=float(b["ci"]))
+        intervals[model] = (res["overall_ci_low"], res["overall_ci_high"])
+    return intervals
+
+
+def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict, intervals: dict | None = None) -> str:
     classes = list(cfg.data.classes)
     from raresound.training.config import REFERENCE_METHODS
 
     paper = PAPER_OVERALL.get((backbone, ratio), {})
-    header = ["method", *classes, "overall", "seeds", "paper overall (AudioSet)"]
+    intervals = intervals or {}
+    ci = int(round(100 * float(cfg.bootstrap["ci"])))
+    header = ["method", *classes, "overall", f"overall {ci}% CI", "seeds", "paper overall (AudioSet)"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     order = [m for method in cfg.grid.methods for m in METHOD_MODELS[method]]
     order.sort(key=lambda m: m in REFERENCE_METHODS)  # reference rows last, below the detectors
@@ -621,8 +647,10 @@ def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict) ->
         e = models[model]
         cells_ = [fmt_mean_std(e["eer"][c]) if c in e["eer"] else "n/a" for c in classes]
         ref = f"{paper[model]:.1f}" if model in paper else "—"
+        low, high = intervals.get(model, (None, None))
+        interval = f"[{100 * low:.1f}, {100 * high:.1f}]" if low is not None else "—"
         lines.append("| " + " | ".join([MODEL_LABELS.get(model, model), *cells_, fmt_mean_std(e["overall"]),
-                                        str(len(e["seeds"])), ref]) + " |")
+                                        interval, str(len(e["seeds"])), ref]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -823,7 +851,14 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
             if not models:
                 lines += ["No finished cells yet.", ""]
                 continue
-            lines += [main_table(cfg, backbone, ratio, models), ""]
+            intervals = overall_intervals(cfg, out, backbone, ratio)
+            lines += [main_table(cfg, backbone, ratio, models, intervals), "",
+                      f"The interval is a bootstrap over the test clips ({cfg.bootstrap['n_boot']} resamples, "
+                      "stratified by label) of the seed-mean overall EER; it does not cover the choice of the "
+                      "few source recordings behind the test events.", ""]
+            for model, (low, high) in intervals.items():
+                if model in models:
+                    models[model]["overall_ci"] = [low, high]
             results_json["tables"][f"{backbone}/{ratio}"] = models
             comp = paired_comparisons(cfg, out, backbone, ratio)
             if comp is not None:

@@ -163,12 +163,16 @@ def eer_intervals(scores, targets, classes, n_boot: int = 1000, seed: int = 0, c
 
     Each resample redraws the test clips with replacement within each label combination (stratum),
     keeping its size, so every class keeps its numbers of positives and negatives: the interval
-    reflects which clips were drawn, never a resample without positives. Returns
+    reflects which clips were drawn, never a resample without positives. `scores` may also be a
+    list of [N, L] matrices scored on the same clips (one per training seed): the intervals are then
+    those of their mean EER, every resample drawing the same clips for each. Returns
     ``{"ci_low": {class: low}, "ci_high": {class: high}, "overall_ci_low", "overall_ci_high",
     "n_pos": {class: int}, "n_neg": {class: int}, "bootstrap": {"n_boot", "seed", "ci"}}``."""
-    s = np.asarray(scores, dtype=np.float64)
+    several = isinstance(scores, (list, tuple)) and len(scores) > 0 and np.ndim(scores[0]) == 2
+    systems = [np.asarray(s, dtype=np.float64) for s in (scores if several else [scores])]
     classes = list(classes)
-    evaluate_scores(s, targets, classes)  # validates (shapes, finite scores, 0/1 targets, both kinds)
+    for s in systems:  # validates (shapes, finite scores, 0/1 targets, both kinds)
+        evaluate_scores(s, targets, classes)
     y = np.asarray(targets).astype(bool)
     _check_ci(ci, n_boot)
     _, stratum = np.unique(y, axis=0, return_inverse=True)
@@ -178,7 +182,8 @@ def eer_intervals(scores, targets, classes, n_boot: int = 1000, seed: int = 0, c
     for start in range(0, n_boot, _BLOCK):
         m = min(_BLOCK, n_boot - start)
         idx = np.hstack([clips[rng.integers(0, clips.size, size=(m, clips.size))] for clips in members])
-        rates.append(_class_eers_weighted(s, y, _multiplicities(idx))[0])
+        counts = _multiplicities(idx)
+        rates.append(np.mean([_class_eers_weighted(s, y, counts)[0] for s in systems], axis=0))
     per_class = np.vstack(rates)
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(per_class, [alpha, 1.0 - alpha], axis=0)
