@@ -1,5 +1,6 @@
-"""A run is what its files say: a re-run of `train` resumes only the same config and store, one writer
-per run or store directory, and temp files left by a kill are removed on resume."""
+"""A run is what its files say: a re-run of `train` resumes only the same config and store, keeps the
+calibration, exported side files follow the thresholds, one writer per run or store directory, and
+temp files left by a kill are removed on resume."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+import torch
 
+from raresound.bundle import load_bundle
 from raresound.errors import BusyError, RunMismatchError
 from raresound.io import dir_lock, read_json
 from test_recipes import config, make_store, store, train  # noqa: F401  (fixtures)
@@ -70,6 +75,47 @@ def test_library_train_checks_config_and_store(config, store, tmp_path):
         train_lib(load_config(config, overrides), store, run)
     with pytest.raises(RunMismatchError, match="edited"):
         train_lib(load_config(config, {**overrides, "training.lr": 0.01}), store, run)
+
+
+def test_calibration_survives_a_resumed_train_and_exports_follow_thresholds(config, store, tmp_path, capsys):
+    from raresound.bundle import keep_calibration
+    from raresound.cli import main
+    from raresound.export import sync_exports
+
+    run, args = tmp_path / "run", ("--set", "training.max_epochs=1")
+    bundle_dir = run / "models" / "baseline"
+    assert train(config, store, run, *args) == 0
+    assert main(["calibrate", str(run), "--target", "eer"]) == 0
+    assert main(["export", str(bundle_dir), "--format", "onnx"]) == 0
+    side = bundle_dir / "model.onnx.json"
+    calibrated = load_bundle(bundle_dir).thresholds
+    assert calibrated and read_json(side)["thresholds"] == calibrated
+
+    assert train(config, store, run, *args) == 0  # resumes: nothing retrained, bundle re-saved
+    assert load_bundle(bundle_dir).thresholds == calibrated
+    assert load_bundle(bundle_dir).info["calibration"]["target"] == "eer"
+    wav = tmp_path / "long.wav"
+    sf.write(wav, np.random.default_rng(0).uniform(-0.3, 0.3, 16000 * 3).astype(np.float32), 16000)
+    capsys.readouterr()
+    assert main(["detect", str(bundle_dir), str(wav), "--hop", "0.25"]) == 0  # no "no decision threshold"
+
+    # new thresholds reach the exported side file (the ONNX graph does not hold them)
+    assert main(["calibrate", str(run), "--target", "miss=0.5"]) == 0
+    assert "model.onnx.json: thresholds updated" in capsys.readouterr().out
+    meta = read_json(bundle_dir / "bundle.json")
+    assert read_json(side)["thresholds"] == meta["thresholds"] != calibrated
+    assert read_json(side)["calibration"] == "miss=0.5" and "stale" not in read_json(side)
+
+    # other weights saved over the bundle: its thresholds are dropped and the export marked stale
+    bundle = load_bundle(bundle_dir)
+    with torch.no_grad():
+        next(bundle.model.parameters()).add_(1.0)
+    bundle.thresholds, bundle.info = {}, {}
+    keep_calibration(bundle, bundle_dir)
+    assert bundle.thresholds == {} and bundle.info["exports"] == [str(side.resolve())]
+    bundle.save(bundle_dir)
+    assert sync_exports(bundle_dir) == [(str(side.resolve()), "stale")]
+    assert "export it again" in read_json(side)["stale"]
 
 
 def test_dir_lock_refuses_a_second_holder_and_cleans_up(tmp_path):

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import yaml
 
-from raresound.bundle import Bundle, ModelSpec, build_model, scores_from_logits
+from raresound.bundle import Bundle, ModelSpec, build_model, keep_calibration, scores_from_logits
 from raresound.errors import BusyError, ConfigError
+from raresound.export import sync_exports
 from raresound.io import dir_lock, remove_stale_temps, write_json, write_text
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
@@ -118,7 +119,9 @@ class RecipeContext:
         if dist.is_main():
             bundle = Bundle(model, spec, self.classes, self.data.store.feature_config, self.data.normalizer,
                             info={"method": self.cfg.method, "model": name, "seed": self.cfg.seed, **(info or {})})
+            keep_calibration(bundle, path)  # a resumed run re-saves the same weights: thresholds stay
             bundle.save(path)
+            sync_exports(path)
         dist.barrier()
         return path
 
