@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from raresound.bundle import load_bundle
-from raresound.errors import BusyError, RunMismatchError
+from raresound.errors import BusyError, DataError, RunMismatchError
 from raresound.io import dir_lock, read_json
 from test_recipes import config, make_store, store, train  # noqa: F401  (fixtures)
 
@@ -126,6 +126,10 @@ def test_dir_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
             with dir_lock(target, "train"):
                 pass
     assert not target.exists()  # created by the lock, nothing written: removed again
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="not a directory"):
+        with dir_lock(tmp_path / "file", "train"):
+            pass
 
 
 def _hold_lock(directory: Path) -> subprocess.Popen:

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from raresound.errors import BusyError
+from raresound.errors import BusyError, DataError
 
 LOCK_NAME = ".lock"
 # atomic_path's temp names: "." + target name + "." + mkstemp's 8 random characters + ".tmp".
@@ -64,6 +64,8 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
     import fcntl
 
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"{directory}: exists and is not a directory")
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
