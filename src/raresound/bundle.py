@@ -2,11 +2,14 @@
 
 A bundle is a directory holding `model.safetensors` (weights) and `bundle.json`: the model spec
 (enough to rebuild the network), the class names, the feature parameters, the training-set
-normaliser and per-class decision thresholds (filled by `raresound calibrate`).
+normaliser and per-class decision thresholds (filled by `raresound calibrate`). `info.weights_sha256`
+identifies the weights: re-saving the same weights over a bundle keeps its calibration
+(`keep_calibration`), and exported copies compare it to tell whether they are stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -81,6 +84,7 @@ class Bundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        self.info["weights_sha256"] = weights_digest(tensors)
         with atomic_path(directory / WEIGHTS) as tmp:
             save_file(tensors, str(tmp))
         write_json(directory / BUNDLE_JSON, {
@@ -113,3 +117,46 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
     return Bundle(model, spec, list(meta["classes"]), FeatureConfig.from_dict(meta["feature_config"]),
                   Normalizer.from_dict(meta["normalizer"]), dict(meta.get("thresholds", {})),
                   dict(meta.get("info", {})), directory)
+
+
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of a state dict (independent of file layout)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def saved_digest(directory: str | Path) -> str | None:
+    """The weights digest of a saved bundle (from bundle.json, or its weights for a bundle saved
+    before digests were recorded); None if there is no readable bundle."""
+    directory = Path(directory)
+    try:
+        digest = read_json(directory / BUNDLE_JSON).get("info", {}).get("weights_sha256")
+        return digest or weights_digest(load_file(str(directory / WEIGHTS)))
+    except Exception:  # noqa: BLE001 - absent or unreadable: nothing to compare with
+        return None
+
+
+# What `raresound calibrate` and `raresound export` add to a bundle after training.
+_CALIBRATION_INFO = ("calibration", "exports")
+
+
+def keep_calibration(bundle: Bundle, directory: str | Path) -> None:
+    """Before saving `bundle` over `directory`: if the bundle there holds the same weights (a
+    resumed `train` re-saving its models), carry over its thresholds, calibration record and list
+    of exports, which belong to those weights; thresholds of other weights are dropped. The list of
+    exports always survives, so that they can be checked (and marked stale) against the new weights."""
+    directory = Path(directory)
+    if not (directory / BUNDLE_JSON).is_file():
+        return
+    old = read_json(directory / BUNDLE_JSON)
+    info = old.get("info", {})
+    if "exports" in info:
+        bundle.info["exports"] = info["exports"]
+    tensors = {k: v.detach().cpu() for k, v in bundle.model.state_dict().items()}
+    if saved_digest(directory) == weights_digest(tensors):
+        bundle.thresholds = dict(old.get("thresholds", {}))
+        bundle.info.update({k: info[k] for k in _CALIBRATION_INFO if k in info})

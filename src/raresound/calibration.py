@@ -16,7 +16,9 @@ Any threshold strictly between two consecutive distinct scores gives the same de
 fitting data; the chosen value is the midpoint of that gap (a margin on both sides), not a score.
 The bundle's bundle.json is rewritten atomically with the new `thresholds` and an
 `info["calibration"]` record (target, split, store, and per class the threshold and the rates it
-achieves on the fitting data); the weights are not touched.
+achieves on the fitting data); the weights are not touched. The side files of the bundle's exports
+get the new thresholds too (`export.sync_exports`), and a resumed `train` that re-saves the same
+weights keeps them (`bundle.keep_calibration`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from raresound.bundle import BUNDLE_JSON, Bundle, load_bundle
 from raresound.errors import ConfigError, DataError
 from raresound.evaluation.eer import eer_threshold
+from raresound.export import sync_exports
 from raresound.io import read_json, write_json
 
 _SLACK = 1e-9
@@ -195,7 +198,8 @@ def calibrate_bundle(bundle: Bundle, scores: np.ndarray, labels: np.ndarray, tar
     write_json(meta_path, meta)
     bundle.thresholds = dict(thresholds)
     bundle.info["calibration"] = record
-    return record
+    # Exported copies carry the thresholds in their side files: rewrite them too (or mark them stale).
+    return {**record, "exports": sync_exports(bundle.path)}
 
 
 def calibrate(path: str | Path, target: Target | str, split: str = "val", model: str | None = None,

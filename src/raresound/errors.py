@@ -34,3 +34,11 @@ class DataError(RaresoundError, ValueError):
 
 class TrainingError(RaresoundError, RuntimeError):
     """Training cannot go on (e.g. non-finite loss); the last good checkpoint is kept."""
+
+
+class RunMismatchError(RaresoundError, ValueError):
+    """A run directory holds a run of another config or store than the one asked for."""
+
+
+class BusyError(RaresoundError, RuntimeError):
+    """Another process is writing into the directory (its lock file names the pid)."""

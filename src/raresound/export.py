@@ -11,7 +11,10 @@ front end, instead of two. `bake_normalizer=False` (`--external-normalizer`) exp
 network, whose input must then be (log-mel - mean) / std with the mean/std in the side file.
 
 Next to the model a side file ``<out>.json`` records the classes, thresholds, feature config,
-window length, input/output names and shapes, and the normaliser (always, for reference).
+window length, input/output names and shapes, and the normaliser (always, for reference), and the
+digest of the weights it was exported from. The bundle lists its exports (`info.exports`), so that
+`raresound calibrate` rewrites their thresholds (the graph does not depend on them) and a bundle
+saved with other weights marks them ``"stale"`` (`sync_exports`).
 
 ONNX uses the TorchScript-based exporter (`dynamo=False`, opset 17): the dynamo exporter needs
 onnxscript, which is not a dependency, while the legacy path handles nn.LSTM and the CNN exactly.
@@ -19,6 +22,7 @@ onnxscript, which is not a dependency, while the legacy path handles nn.LSTM and
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from pathlib import Path
@@ -26,9 +30,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from raresound.bundle import Bundle
+from raresound.bundle import BUNDLE_JSON, Bundle, saved_digest, weights_digest
 from raresound.errors import ConfigError, DataError
-from raresound.io import atomic_path, write_json
+from raresound.io import atomic_path, read_json, write_json
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -92,12 +96,15 @@ def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_
                     traced = torch.jit.trace(net, (x,))
                 traced.save(str(tmp))
     cfg = bundle.feature_config
-    write_json(out.with_name(out.name + ".json"), {
+    side = out.with_name(out.name + ".json")
+    write_json(side, {
         "format": fmt,
         "model": out.name,
         "bundle": str(bundle.path) if bundle.path else None,
+        "weights_sha256": weights_digest(bundle.model.state_dict()),
         "classes": list(bundle.classes),
         "thresholds": dict(bundle.thresholds),
+        "calibration": bundle.info.get("calibration", {}).get("target"),
         "score": bundle.spec.score,
         "input": {"name": INPUT_NAME, "shape": ["batch", cfg.n_frames(), cfg.n_mels], "dtype": "float32",
                   "content": "log-mel frames from raresound.features.LogMel" +
@@ -108,4 +115,45 @@ def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_
         "feature_config": cfg.to_dict(),
         "opset": OPSET if fmt == "onnx" else None,
     })
+    if bundle.path is not None:
+        _register_export(Path(bundle.path), side)
     return out
+
+
+def _register_export(bundle_dir: Path, side: Path) -> None:
+    meta = read_json(bundle_dir / BUNDLE_JSON)
+    exports = meta.setdefault("info", {}).setdefault("exports", [])
+    if str(side.resolve()) not in exports:
+        exports.append(str(side.resolve()))
+        # A read-only (shared) bundle can still be exported; nobody can recalibrate it either.
+        with contextlib.suppress(PermissionError):
+            write_json(bundle_dir / BUNDLE_JSON, meta)
+
+
+STALE = "exported from other weights than the bundle now holds; export it again"
+
+
+def sync_exports(bundle_dir: str | Path) -> list[tuple[str, str]]:
+    """Bring the side files of a bundle's exports up to date with its bundle.json: exports of the
+    same weights get the current thresholds ('updated'), exports of other weights a "stale" note
+    ('stale'); side files that are gone are skipped. Returns (side file, state) for each one."""
+    bundle_dir = Path(bundle_dir)
+    meta = read_json(bundle_dir / BUNDLE_JSON)
+    digest = saved_digest(bundle_dir)
+    done = []
+    for path in meta.get("info", {}).get("exports", []):
+        try:
+            side = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if side.get("weights_sha256") == digest:
+            side.pop("stale", None)
+            side["thresholds"] = dict(meta.get("thresholds", {}))
+            side["calibration"] = meta.get("info", {}).get("calibration", {}).get("target")
+            state = "updated"
+        else:
+            side["stale"] = STALE
+            state = "stale"
+        write_json(path, side)
+        done.append((path, state))
+    return done

@@ -480,22 +480,15 @@ def cell_done(run_dir: Path) -> bool:
     return (run_dir / "eval" / "test" / "eer.json").exists()
 
 
-def _check_same_recipe(run_dir: Path, recipe) -> None:
-    path = run_dir / "config.yaml"
-    if path.exists():
-        old = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if old != yaml.safe_load(yaml.safe_dump(recipe.to_dict(), sort_keys=False)):
-            raise ConfigError("recipe", f"{run_dir} was trained with another recipe; use a fresh --out directory")
-
-
 def run_cell(cfg: ReproduceConfig, cell: Cell, out: Path, store: Path, log: Callable[[str], None] = print) -> str:
     """Train + evaluate one cell unless it is done; returns 'done', 'trained' or 'resumed'."""
     from raresound.scoring import evaluate_run
+    from raresound.training.fingerprint import check_run
     from raresound.training.recipes import train
 
     run_dir = cell.run_dir(out)
     recipe = cell_recipe(cfg, cell)
-    _check_same_recipe(run_dir, recipe)
+    check_run(run_dir, recipe, store)  # a finished cell of another recipe too: use a fresh --out
     if cell_done(run_dir):
         return "done"
     state = "resumed" if (run_dir / "stages").exists() else "trained"
@@ -714,13 +707,14 @@ def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path:
 def schedule_diff(cfg: ReproduceConfig) -> list[tuple[str, str, Any, Any]]:
     """(methods, field, paper/library default, used) for every recipe field a cell changes."""
     from raresound.training.config import RecipeConfig
+    from raresound.training.fingerprint import flatten
 
-    default = _flatten(RecipeConfig().to_dict())
+    default = flatten(RecipeConfig().to_dict())
     seen: dict = {}
     for cell in cells(cfg):
         if cell.seed != cfg.grid.seeds[0] or cell.ratio != cfg.grid.ratios[0]:
             continue
-        used = _flatten(cell_recipe(cfg, cell).to_dict())
+        used = flatten(cell_recipe(cfg, cell).to_dict())
         for key, value in used.items():
             if key in ("method", "seed", "data.ratio", "data.classes", "model.backbone", "training.progress"):
                 continue
@@ -736,16 +730,6 @@ def schedule_diff(cfg: ReproduceConfig) -> list[tuple[str, str, Any, Any]]:
                 seen.setdefault((key, json.dumps(default.get(key)), json.dumps(value)), []).append(
                     f"{cell.backbone}/{cell.method}")
     return [(", ".join(v), k[0], k[1], k[2]) for k, v in sorted(seen.items())]
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def ratio_counts(cfg: ReproduceConfig, store: Path) -> dict:

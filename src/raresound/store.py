@@ -44,7 +44,7 @@ from raresound.audio import load
 from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_manifest, write_manifest
 from raresound.errors import AudioError, DataError
 from raresound.features import FeatureConfig, LogMel
-from raresound.io import atomic_path, read_json, write_json, write_text
+from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_json, write_text
 
 STORE_VERSION = 1
 DTYPE = np.float16
@@ -225,7 +225,15 @@ def build_store(
     existing = _finished_store_report(out_dir, job, started)
     if existing is not None:
         return existing
+    # One builder per directory: a second `features` would delete or assemble the first one's chunks.
+    with dir_lock(out_dir, "features"):
+        remove_stale_temps(out_dir)  # a killed build's half-written split or chunk files
+        return _build_locked(out_dir, manifest_path, records, splits, classes, cfg, job, workers, chunk_size,
+                             progress, started)
 
+
+def _build_locked(out_dir: Path, manifest_path: Path, records, splits: dict, classes: list, cfg: FeatureConfig,
+                  job: str, workers: int, chunk_size: int, progress: bool, started: float) -> StoreReport:
     # Rebuilding over a store of another job: drop its meta.json first, so that while split files
     # are being replaced the directory never claims to be a complete store.
     if (out_dir / "meta.json").is_file():

@@ -28,6 +28,7 @@ def _fmt(x: float) -> str:
 
 def run(args) -> int:
     from raresound.calibration import calibrate, parse_target
+    from raresound.export import STALE
 
     target = parse_target(args.target)
     records = calibrate(args.path, target, split=args.split, model=args.model, store=args.data, device=args.device)
@@ -39,4 +40,7 @@ def run(args) -> int:
             print(f"| {name} | {cls} | {s['threshold']:.6g} | {s['false_alarms']}/{s['n_negative']} | "
                   f"{_fmt(s['far_per_hour'])} | {_fmt(s['miss_rate'])} |")
     print(f"thresholds written to {len(records)} bundle(s)")
+    for record in records.values():
+        for path, state in record["exports"]:
+            print(f"export {path}: " + ("thresholds updated" if state == "updated" else f"stale, {STALE}"))
     return 0

@@ -1,4 +1,4 @@
-"""`raresound data synth|mix|import|ratio`: build, import and rebalance data sets (manifests)."""
+"""`raresound data synth|mix|import|ratio|join`: build, import and rebalance data sets (manifests)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def register(sub) -> None:
     _register_mix(data_sub)
     _register_import(data_sub)
     _register_ratio(data_sub)
+    _register_join(data_sub)
 
 
 def _register_synth(sub) -> None:
@@ -207,3 +208,26 @@ def _csv(header, rows) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def _register_join(sub) -> None:
+    p = sub.add_parser("join", help="join clips of a split into one long WAV + its reference event list",
+                       description="A seeded draw of --n-clips clips of --split, written end to end as one "
+                                   "16-bit WAV, and their events (manifest onset/offset, or the whole clip) as a "
+                                   "DCASE event list: audio with known events for `detect` and `evaluate-events`.")
+    p.add_argument("manifest")
+    p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("--events", help="reference event list to write (default: OUT with suffix .tsv)")
+    p.add_argument("--split", default="test", help="split to draw from (default: test)")
+    p.add_argument("--n-clips", type=int, default=12, help="clips to join (default 12)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_join)
+
+
+def run_join(args: argparse.Namespace) -> int:
+    from raresound.data.join import join_clips
+
+    wav, events_path, seconds, events = join_clips(args.manifest, args.out, args.events, args.split,
+                                                   args.n_clips, args.seed)
+    print(f"written: {wav} ({seconds:.1f} s) and {events_path} ({len(events)} events)")
+    return 0

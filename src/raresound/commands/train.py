@@ -9,7 +9,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a detector (baseline, proposed, competitors) on a feature store",
                        description="Train the method of a YAML recipe on a feature store. Re-running the same "
                                    "command (or --resume) continues an interrupted run; finished stages are "
-                                   "never retrained.")
+                                   "never retrained. A run directory trained with another config or store is "
+                                   "refused (naming the differing fields); one train at a time per --out.")
     p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
     p.add_argument("--data", required=True, help="feature store directory (from `raresound features`)")
     p.add_argument("--out", required=True, help="run directory")

@@ -10,6 +10,7 @@ Every finished model is saved as a bundle under `RUN/models/<name>/`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Callable
@@ -18,13 +19,15 @@ import numpy as np
 import torch
 import yaml
 
-from raresound.bundle import Bundle, ModelSpec, build_model, scores_from_logits
-from raresound.errors import ConfigError
-from raresound.io import write_json, write_text
+from raresound.bundle import Bundle, ModelSpec, build_model, keep_calibration, scores_from_logits
+from raresound.errors import BusyError, ConfigError
+from raresound.export import sync_exports
+from raresound.io import dir_lock, remove_stale_temps, write_json, write_text
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
 from raresound.training.config import RecipeConfig
 from raresound.training.curves import report_learning, write_learning_curves
+from raresound.training.fingerprint import check_run, fingerprint
 from raresound.training.data import TrainingData, load_training_data, loader
 from raresound.training.loop import Stage, Trainer
 
@@ -64,8 +67,12 @@ class RecipeContext:
         self.n_frames, self.n_mels = int(shape[1]), int(shape[2])
         if dist.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_text(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            # Written once, by the run that makes the models: a resume (checked by `check_run` to
+            # differ at most in fields that do not change them) keeps the original.
+            if not (self.run_dir / "config.yaml").exists():
+                write_text(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             write_json(self.run_dir / "run.json", {"store": str(Path(store_dir).resolve()),
+                                                   "fingerprint": fingerprint(cfg, store_dir),
                                                    "classes": self.data.classes,
                                                    "method": cfg.method, "seed": cfg.seed,
                                                    "n_train": len(self.data.train),
@@ -112,7 +119,9 @@ class RecipeContext:
         if dist.is_main():
             bundle = Bundle(model, spec, self.classes, self.data.store.feature_config, self.data.normalizer,
                             info={"method": self.cfg.method, "model": name, "seed": self.cfg.seed, **(info or {})})
+            keep_calibration(bundle, path)  # a resumed run re-saves the same weights: thresholds stay
             bundle.save(path)
+            sync_exports(path)
         dist.barrier()
         return path
 
@@ -179,9 +188,29 @@ def train(cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device:
 
     if cfg.method not in RECIPES:
         raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(RECIPES)})")
-    ctx = RecipeContext(cfg, store_dir, run_dir, device)
-    bundles = RECIPES[cfg.method](ctx)
-    if dist.is_main():
-        write_learning_curves(ctx.run_dir)
-        report_learning(ctx.run_dir, bundles)
+    with run_lock(run_dir):
+        check_run(run_dir, cfg, store_dir)  # a run of another config or store: refused, nothing written
+        if dist.is_main():
+            remove_stale_temps(run_dir)
+        ctx = RecipeContext(cfg, store_dir, run_dir, device)
+        bundles = RECIPES[cfg.method](ctx)
+        if dist.is_main():
+            write_learning_curves(ctx.run_dir)
+            report_learning(ctx.run_dir, bundles)
     return bundles
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path):
+    """One `train` per run directory. Under torchrun, rank 0 holds the lock for the whole job and
+    every rank learns whether it got it (so none is left waiting at a collective)."""
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if dist.is_main():
+            try:
+                stack.enter_context(dir_lock(run_dir, "train"))
+            except BusyError as exc:
+                refused = exc
+        if dist.all_reduce_sum(torch.tensor([int(refused is not None)])).item():
+            raise refused or BusyError(f"{run_dir}: rank 0 could not lock the run directory")
+        yield
