@@ -84,6 +84,7 @@ def check_plan(records, recipes) -> None:
 def run(args) -> int:
     from raresound.commands.compare import compare_runs
     from raresound.data.manifest import read_manifest
+    from raresound.data.ratio import format_ratio, parse_ratio
     from raresound.data.synthetic import synthesize_dataset
     from raresound.errors import ConfigError
     from raresound.scoring import evaluate_run
@@ -121,7 +122,8 @@ def run(args) -> int:
     for name, cfg in recipes:
         run_dir = out / "runs" / name
         what = "reference, no backbone" if cfg.method in REFERENCE_METHODS else cfg.model.backbone
-        step(f"training {cfg.method} ({what}) -> {run_dir}")
+        at = f" at {format_ratio(parse_ratio(cfg.data.ratio, cfg.data.classes))}" if cfg.data.ratio else ""
+        step(f"training {cfg.method} ({what}){at} -> {run_dir}")
         train(cfg, store, run_dir)
         evaluate_run(run_dir, "test")
         runs.append(str(run_dir))
