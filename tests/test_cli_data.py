@@ -22,12 +22,13 @@ def test_every_subcommand_has_help(argv, capsys):
 
 def test_synth_ratio_info_roundtrip(tmp_path, capsys):
     out = tmp_path / "syn"
-    assert main(["data", "synth", "--out", str(out), "--n-clips", "25", "--seed", "3", "--ebr-db-range", "-10", "0",
+    # 75 clips: the fewest at 6:1:2:16 with a baby clip in each split (fewer is refused, test_checks.py)
+    assert main(["data", "synth", "--out", str(out), "--n-clips", "75", "--seed", "3", "--ebr-db-range", "-10", "0",
                  "--workers", "1"]) == 0
     recs = read_manifest(out / "manifest.csv")
-    assert Counter(r.labels for r in recs) == {("dog",): 6, ("baby",): 1, ("gunshot",): 2, (): 16}
+    assert Counter(r.labels for r in recs) == {("dog",): 18, ("baby",): 3, ("gunshot",): 6, (): 48}
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "ratio dog=6 baby=1 gunshot=2 background=16 over 25 clips"
+    assert printed[0] == "ratio dog=6 baby=1 gunshot=2 background=16 over 75 clips"
     assert printed[1].split()[:4] == ["split", "dog", "baby", "gunshot"]  # the user's order, not alphabetical
     assert "ratio all:   dog=6 baby=1 gunshot=2 background=16" in printed
     assert printed[-1].startswith("written:")

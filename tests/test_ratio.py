@@ -108,7 +108,9 @@ def test_subsample_exact_ratio_with_maximal_k():
 def test_subsample_errors():
     ratio = parse_ratio("6:1:2:16", CLASSES)
     recs = _recs("test", {"dog": 6, "baby": 1, "gunshot": 2, "background": 15})
-    with pytest.raises(DataError, match="split 'test' has too few clips of background"):
+    # names what is short, how many there are and how many the ratio needs
+    with pytest.raises(DataError, match=r"split 'test' has too few clips for ratio dog=6 baby=1 gunshot=2 "
+                                        r"background=16: background 15 \(need >= 16\)$"):
         subsample_to_ratio(recs, ratio, splits=("test",))
     multi = [ClipRecord("/m.wav", ("dog", "baby"), "train", "s")]
     with pytest.raises(DataError, match="/m.wav: clip has several labels"):

@@ -99,8 +99,13 @@ def expected_cell(values: list[float]) -> str:
 def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
     cfg = rp.config_from_dict(tiny_config(data_root))
     out = tmp_path / "out"
-    report_dir = rp.reproduce(cfg, out, log=lambda m: None)
+    logs: list[str] = []
+    report_dir = rp.reproduce(cfg, out, log=logs.append)
     text = (report_dir / "report.md").read_text()
+    # ratios are printed with their class names (directories keep the positional tag)
+    named = "dog=6 baby=1 glass=2 background=16"
+    assert any(f"lstm {named} baseline seed 0: trained" in m for m in logs), logs
+    assert f"### LSTM, ratio {named}\n" in text and f"| {named} | train |" in text
 
     # Every number of the main table equals the one recomputed from the cells' eer.json.
     rows = report_rows(text)
@@ -204,6 +209,7 @@ def test_named_grid_ratios_keep_the_data_classes_order(tmp_path):
     cfg = rp.config_from_dict(raw)
     # positional in data.classes order (dog, baby, glass, background): cell directories and paper keys
     assert cfg.grid.ratios == ["6:1:2:16", "1:2:3:4"]
+    assert rp.named_ratio(cfg, "1:2:3:4") == "dog=1 baby=2 glass=3 background=4"  # how logs and the report say it
     assert rp.cell_recipe(cfg, rp.cells(cfg)[0]).data.classes == "dog,baby,glass,background"
 
 

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -202,9 +203,32 @@ def calibrate_bundle(bundle: Bundle, scores: np.ndarray, labels: np.ndarray, tar
     return {**record, "exports": sync_exports(bundle.path)}
 
 
+def target_warnings(counts, target: Target, clip_seconds: float) -> list[str]:
+    """Where the split is too small for the target to mean anything: a false-alarm budget that
+    rounds to 0 on so little negative audio (the threshold then sits above every negative and
+    misses most positives), or a miss budget that rounds to 0 on so few positives."""
+    out = []
+    for cls, n_pos in counts.positives.items():
+        n_neg = counts.negatives(cls)
+        if target.kind == "far" and target.value > 0 and target.value * n_neg * clip_seconds / 3600.0 < 1 - _SLACK:
+            need = math.ceil(3600.0 / (target.value * clip_seconds) - _SLACK)
+            out.append(f"{cls}: {target} on {n_neg} negative clips ({n_neg * clip_seconds / 3600:.2g} h) allows "
+                       f"0 false alarms, so the threshold rises above every negative; need >= {need} negative "
+                       f"clips of {clip_seconds:g} s for a budget of one")
+        if target.kind == "miss" and target.value > 0 and target.value * n_pos < 1 - _SLACK:
+            need = math.ceil(1.0 / target.value - _SLACK)
+            out.append(f"{cls}: {target} on {n_pos} positive clips allows 0 misses; need >= {need} positives "
+                       f"for a budget of one")
+    return out
+
+
 def calibrate(path: str | Path, target: Target | str, split: str = "val", model: str | None = None,
-              store: str | Path | None = None, device: str = "cpu") -> dict[str, dict]:
-    """Calibrate every bundle of a run (or one bundle) on a store split; returns {model: record}."""
+              store: str | Path | None = None, device: str = "cpu",
+              log: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Calibrate every bundle of a run (or one bundle) on a store split; returns {model: record}.
+    The split's positives/negatives per class go to `log`, warnings (data.checks, `target_warnings`)
+    to stderr; a split that cannot serve fails before any bundle is rewritten."""
+    from raresound.data.checks import check_counts, count_labels, describe, warn
     from raresound.scoring import score_split
     from raresound.store import FeatureStore
 
@@ -217,6 +241,11 @@ def calibrate(path: str | Path, target: Target | str, split: str = "val", model:
     if len(data) == 0:
         raise DataError(f"{store_dir}: split {split!r} is empty")
     clip_seconds = fs.feature_config.clip_seconds
+    counts = count_labels(split, data.labels, fs.classes)
+    warnings = check_counts([counts], where=str(store_dir)) + target_warnings(counts, target, clip_seconds)
+    if log is not None:
+        log(describe(counts))
+    warn(warnings)
     records = {}
     for name, bundle_dir in bundles.items():
         bundle = load_bundle(bundle_dir, device=device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -33,6 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so a closed pipe is met inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`raresound info m.csv | head -1`): that is how a pipe ends, not an
+        # error. Point stdout at devnull so the interpreter's final flush cannot fail again (the
+        # recipe of the Python docs' SIGPIPE note), and exit 0 quietly.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
+            pass
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

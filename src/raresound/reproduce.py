@@ -523,7 +523,7 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
     grid = cells(cfg)
     if not report_only:
         for i, cell in enumerate(grid, 1):
-            tag = f"{cell.backbone} {cell.ratio} {cell.method} seed {cell.seed}"
+            tag = f"{cell.backbone} {named_ratio(cfg, cell.ratio)} {cell.method} seed {cell.seed}"
             if cell_done(cell.run_dir(out)):
                 say(f"[{i}/{len(grid)}] {tag}: done earlier, not retrained")
                 continue
@@ -700,7 +700,7 @@ def det_figure(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, path:
         return None
     scored = {"baseline": load_scores(base_dir, "baseline"), "Proposed2": load_scores(prop_dir, "proposed2")}
     classes = read_json(prop_dir / "eval" / "test" / "eer.json")["proposed2"]["classes"]
-    plot_scored_det(scored, classes, path, title=f"{backbone.upper()} {ratio}: DET (test, seed {seed})")
+    plot_scored_det(scored, classes, path, title=f"{backbone.upper()} {named_ratio(cfg, ratio)}: DET (test, seed {seed})")
     return seed
 
 
@@ -730,6 +730,13 @@ def schedule_diff(cfg: ReproduceConfig) -> list[tuple[str, str, Any, Any]]:
                 seen.setdefault((key, json.dumps(default.get(key)), json.dumps(value)), []).append(
                     f"{cell.backbone}/{cell.method}")
     return [(", ".join(v), k[0], k[1], k[2]) for k, v in sorted(seen.items())]
+
+
+def named_ratio(cfg: ReproduceConfig, ratio: str) -> str:
+    """A grid ratio (kept positional: it names run directories) as people read it: dog=6 baby=1 ..."""
+    from raresound.data.ratio import format_ratio, parse_ratio
+
+    return format_ratio(parse_ratio(ratio, [*cfg.data.classes, BACKGROUND]))
 
 
 def ratio_counts(cfg: ReproduceConfig, store: Path) -> dict:
@@ -831,7 +838,7 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
     for backbone in cfg.grid.backbones:
         for ratio in cfg.grid.ratios:
             models = table.get((backbone, ratio))
-            lines += [f"### {backbone.upper()}, ratio {ratio} ({':'.join([*cfg.data.classes, BACKGROUND])})", ""]
+            lines += [f"### {backbone.upper()}, ratio {named_ratio(cfg, ratio)}", ""]
             if not models:
                 lines += ["No finished cells yet.", ""]
                 continue
@@ -940,7 +947,8 @@ def _data_section(cfg: ReproduceConfig, summary: dict, counts: dict) -> list[str
               "|---|---|" + "---:|" * (len(d.classes) + 1)]
     for ratio, per_split in counts.items():
         for split, per in per_split.items():
-            lines.append(f"| {ratio} | {split} | " + " | ".join(str(per.get(c, 0)) for c in [*d.classes, BACKGROUND]) + " |")
+            lines.append(f"| {named_ratio(cfg, ratio)} | {split} | "
+                         + " | ".join(str(per.get(c, 0)) for c in [*d.classes, BACKGROUND]) + " |")
     return lines + [""]
 
 

@@ -7,11 +7,13 @@ comparisons and bootstrap statistics never re-run a network.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from raresound.bundle import Bundle, load_bundle
+from raresound.data.checks import check_counts, count_labels, describe, warn
 from raresound.errors import DataError
 from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
@@ -42,14 +44,22 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path | None = None,
-                 device: str = "cpu") -> dict:
-    """Score `split` with every model bundle in the run; write scores, eer.json/md and a DET plot."""
+                 device: str = "cpu", log: Callable[[str], None] | None = None) -> dict:
+    """Score `split` with every model bundle in the run; write scores, eer.json/md and a DET plot.
+    The split's positives/negatives per class go to `log`; a split without positives (or negatives)
+    of a class fails before anything is written (data.checks). Nothing is written until every
+    model is scored, so a failure leaves no partial RUN/eval/<split>/."""
     run_dir = Path(run_dir)
     store_dir = store_dir or read_json(run_dir / "run.json")["store"]
     store = FeatureStore(store_dir)
     if split not in store.splits:
         raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
     data = store.split(split)
+    counts = count_labels(split, data.labels, store.classes)
+    warnings = check_counts([counts], where=str(store_dir))
+    if log is not None:
+        log(describe(counts))
+    warn(warnings)
     out_dir = run_dir / "eval" / split
     results, scored = {}, {}
     for name, path in run_models(run_dir).items():
@@ -57,9 +67,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
         if bundle.classes != list(store.classes):
             raise DataError(f"{path}: model classes {bundle.classes} differ from the store's {store.classes}")
         scores = score_split(bundle, data)
-        _save_npy(out_dir / f"{name}.scores.npy", scores.astype(np.float32))
         results[name] = evaluate_scores(scores, data.labels, store.classes)
         scored[name] = (scores, data.labels)
+    for name, (scores, _) in scored.items():
+        _save_npy(out_dir / f"{name}.scores.npy", scores.astype(np.float32))
     _save_npy(out_dir / "targets.npy", np.asarray(data.labels, dtype=np.float32))
     write_eer_report(results, out_dir, list(store.classes))
     plot_scored_det(scored, list(store.classes), out_dir / "det.png", title=f"{run_dir.name}: DET ({split})")

@@ -31,8 +31,9 @@ def run(args) -> int:
     from raresound.export import STALE
 
     target = parse_target(args.target)
-    records = calibrate(args.path, target, split=args.split, model=args.model, store=args.data, device=args.device)
     print(f"target {target} on split '{args.split}'")
+    records = calibrate(args.path, target, split=args.split, model=args.model, store=args.data, device=args.device,
+                        log=print)
     print("| model | class | threshold | false alarms | FA/h | miss rate |")
     print("|---|---|---:|---:|---:|---:|")
     for name, record in records.items():

@@ -124,14 +124,18 @@ def _summary(manifest, classes=None) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from raresound.data.ratio import format_ratio, parse_ratio
+    from raresound.data.checks import check_records, warn
+    from raresound.data.ratio import BACKGROUND, format_ratio, parse_ratio
     from raresound.data.synthetic import CLASSES, synthesize_dataset
 
     ratio = parse_ratio(args.ratio, CLASSES)
     print(f"ratio {format_ratio(ratio)} over {args.n_clips} clips")
+    wanted = [c for c, w in ratio.items() if c != BACKGROUND and w > 0]  # weight 0 drops a class on purpose
+    # The plan's splits are checked before any audio is rendered.
     manifest = synthesize_dataset(args.out, ratio=ratio, n_clips=args.n_clips, seed=args.seed,
                                   ebr_db=args.ebr_db, ebr_db_range=args.ebr_db_range,
-                                  audio_format=args.format, workers=args.workers)
+                                  audio_format=args.format, workers=args.workers,
+                                  check=lambda records: warn(check_records(records, wanted, "raise --n-clips")))
     _summary(manifest, list(ratio))
     print(f"written: {manifest}")
     return 0
@@ -185,7 +189,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_ratio(args: argparse.Namespace) -> int:
-    from raresound.data.manifest import class_names, read_manifest, write_manifest
+    from raresound.data.checks import check_records, warn
+    from raresound.data.manifest import SPLITS, class_names, read_manifest, write_manifest
     from raresound.data.ratio import BACKGROUND, check_ratio_classes, format_ratio, parse_ratio, subsample_to_ratio
 
     ratio = parse_ratio(args.ratio, args.classes)
@@ -193,7 +198,11 @@ def run_ratio(args: argparse.Namespace) -> int:
     check_ratio_classes(ratio, [*class_names(records), BACKGROUND], where="the manifest's classes")
     print(f"ratio {format_ratio(ratio)}")
     splits = ("train", "val", "test") if args.include_test else ("train", "val")
-    write_manifest(subsample_to_ratio(records, ratio, seed=args.seed, splits=splits), args.out)
+    kept = subsample_to_ratio(records, ratio, seed=args.seed, splits=splits)
+    # Every weighted class is in the subsampled splits (k >= 1); what is left to judge is how few.
+    wanted = [c for c, w in ratio.items() if c != BACKGROUND and w > 0]
+    warn(check_records(kept, wanted, warn_only=SPLITS))
+    write_manifest(kept, args.out)
     _summary(args.out, list(ratio))
     print(f"written: {args.out}")
     return 0

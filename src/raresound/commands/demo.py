@@ -3,12 +3,14 @@
 synthesise clips of dog, baby, gunshot and background -> featurise into a store -> train the LSTM
 baseline and the proposed method (Proposed1, Proposed2) on a reduced schedule, plus the reference probe
 (pooled log-mel statistics + logistic regression, seconds), with the training and validation splits
-subsampled to the paper's ratio 6:1:2:16 (the recipes' `data.ratio`) -> evaluate on the test split ->
-one EER table and one overlaid DET plot.
+subsampled to the paper's ratio dog=6 baby=1 gunshot=2 background=16 (the recipes' `data.ratio`) ->
+evaluate on the test split -> one EER table and one overlaid DET plot.
 
-The test split is deliberately left richer in events than 6:1:2:16 (EER does not depend on the class
-ratio, but with a handful of test positives it would be noise). Every step is cached in --out, so
-re-running resumes instead of recomputing.
+The test split is deliberately left richer in events than that ratio (EER does not depend on the class
+ratio, but with a handful of test positives it would be noise). Before any audio is synthesised or
+featurised, each split's clips per class (after each recipe's ratio) are checked: too few stops the
+demo and says which --counts to raise. Every step is cached in --out, so re-running resumes instead
+of recomputing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 DEFAULT_CONFIGS = ("configs/demo/baseline.yaml", "configs/demo/proposed.yaml", "configs/demo/probe.yaml")
-# Train and val are subsampled to 6:1:2:16 by the recipes (baby limits: 840 dog clips give 504 for
+# Train and val are subsampled to dog=6 baby=1 gunshot=2 background=16 by the recipes (baby limits: 840 dog clips give 504 for
 # train at 0.6); baby is drawn richer so the test split holds 60 positives of each rare class.
 DEFAULT_COUNTS = "dog=840,baby=240,gunshot=280,background=2240"
 
@@ -58,8 +60,31 @@ def parse_fractions(text: str) -> tuple[float, ...]:
         raise ConfigError("--fractions", f"expected three comma-separated numbers, got {text!r}") from None
 
 
+def check_plan(records, recipes) -> None:
+    """Every recipe's splits, after its data.ratio, must be usable (data.checks) and the ratio
+    feasible: checked on the planned clips, before anything is synthesised or featurised."""
+    from raresound.data.checks import check_records, warn
+    from raresound.data.manifest import class_names
+    from raresound.data.ratio import subsample_to_ratio
+    from raresound.errors import DataError
+    from raresound.training.data import store_ratio
+
+    classes, warnings = class_names(records), []
+    for name, cfg in recipes:
+        kept = records
+        if cfg.data.ratio is not None:
+            try:
+                kept = subsample_to_ratio(records, store_ratio(cfg.data.ratio, cfg.data.classes, classes), cfg.seed)
+            except DataError as exc:
+                raise DataError(f"recipe {name}: {exc}; raise --counts") from None
+        warnings += check_records(kept, classes, "raise --counts")
+    warn(dict.fromkeys(warnings))  # recipes sharing a ratio share its warnings
+
+
 def run(args) -> int:
     from raresound.commands.compare import compare_runs
+    from raresound.data.manifest import read_manifest
+    from raresound.data.ratio import format_ratio, parse_ratio
     from raresound.data.synthetic import synthesize_dataset
     from raresound.errors import ConfigError
     from raresound.scoring import evaluate_run
@@ -85,7 +110,9 @@ def run(args) -> int:
     if not manifest.exists():
         step(f"synthesising {sum(counts.values())} clips ({args.counts}) ...")
         manifest = synthesize_dataset(out / "data", counts, seed=args.seed, fractions=fractions,
-                                      workers=args.workers)
+                                      workers=args.workers, check=lambda records: check_plan(records, recipes))
+    else:
+        check_plan(read_manifest(manifest), recipes)
     store = out / "store"
     step("featurising (64 log-mel bands, 25 ms / 10 ms, 1000 frames per clip) ...")
     report = build_store(manifest, store, workers=args.workers, progress=False)
@@ -95,7 +122,8 @@ def run(args) -> int:
     for name, cfg in recipes:
         run_dir = out / "runs" / name
         what = "reference, no backbone" if cfg.method in REFERENCE_METHODS else cfg.model.backbone
-        step(f"training {cfg.method} ({what}) -> {run_dir}")
+        at = f" at {format_ratio(parse_ratio(cfg.data.ratio, cfg.data.classes))}" if cfg.data.ratio else ""
+        step(f"training {cfg.method} ({what}){at} -> {run_dir}")
         train(cfg, store, run_dir)
         evaluate_run(run_dir, "test")
         runs.append(str(run_dir))

@@ -17,7 +17,7 @@ def run(args) -> int:
     from raresound.evaluation import eer_table_markdown
     from raresound.scoring import evaluate_run
 
-    results = evaluate_run(args.run, args.split, args.data, args.device)
+    results = evaluate_run(args.run, args.split, args.data, args.device, log=print)
     print(eer_table_markdown(results, next(iter(results.values()))["classes"]))
     print(f"written: {args.run}/eval/{args.split}/ (eer.md, eer.json, det.png)")
     return 0

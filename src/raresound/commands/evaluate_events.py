@@ -14,7 +14,8 @@ def register(sub) -> None:
                      "the collar. Event lists: filename, onset, offset, event_label (tab or comma separated)."),
     )
     p.add_argument("reference", help="reference event list")
-    p.add_argument("estimated", help="estimated event list (e.g. from `raresound detect --out`)")
+    p.add_argument("estimated", help="estimated event list (e.g. from `raresound detect --out`), or detect's "
+                                     "JSON output (`detect --json`)")
     p.add_argument("--collar", type=float, default=0.5, help="onset collar in seconds (default 0.5)")
     p.add_argument("--json", help="also write the full metrics as JSON")
     p.set_defaults(func=run)
@@ -56,11 +57,12 @@ def _json_safe(obj):
 
 
 def run(args) -> int:
-    from raresound.evaluation.events import event_based_metrics, read_event_list
+    from raresound.evaluation.event_files import read_events
+    from raresound.evaluation.events import event_based_metrics
     from raresound.io import write_json
 
-    reference = read_event_list(args.reference)
-    estimated = read_event_list(args.estimated)
+    reference = read_events(args.reference, "reference")
+    estimated = read_events(args.estimated, "estimate")
     metrics = event_based_metrics(reference, estimated, t_collar=args.collar)
     print(format_metrics(metrics))
     if args.json:

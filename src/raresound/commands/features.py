@@ -48,9 +48,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from raresound.data.checks import check_records, warn
+    from raresound.data.manifest import SPLITS, class_names, read_manifest
     from raresound.features import FeatureConfig
     from raresound.store import build_store
 
+    # Warnings, not errors: a store can still be rebalanced or used in part; train and evaluate
+    # refuse splits they cannot use. Said before featurising, so a wrong manifest costs nothing.
+    records = read_manifest(args.manifest)
+    warn(check_records(records, class_names(records), warn_only=SPLITS))
     report = build_store(
         args.manifest,
         args.out,

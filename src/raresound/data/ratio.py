@@ -166,9 +166,9 @@ def subsample_to_ratio(records: Sequence[ClipRecord], ratio: Mapping[str, int], 
             continue  # split absent from this manifest
         k = min(len(m) // w for m, w in zip(members, ratio.values()) if w > 0)
         if k == 0:
-            short = [c for (c, w), m in zip(ratio.items(), members) if w > 0 and len(m) < w]
-            raise DataError(f"split '{split}' has too few clips of {', '.join(short)} for ratio "
-                            f"{format_ratio(ratio)}")
+            short = [f"{c} {len(m)} (need >= {w})" for (c, w), m in zip(ratio.items(), members) if len(m) < w]
+            raise DataError(f"split '{split}' has too few clips for ratio {format_ratio(ratio)}: "
+                            f"{', '.join(short)}")
         for (cls, weight), idx in zip(ratio.items(), members):
             # Sort by path first so the pick does not depend on the input order.
             idx = sorted(idx, key=lambda i: (records[i].path, records[i].source_id))

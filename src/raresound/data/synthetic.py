@@ -19,7 +19,7 @@ import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -317,7 +317,8 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
                        ebr_db_range: tuple[float, float] | None = None,
                        fractions: Sequence[float] = DEFAULT_FRACTIONS, clip_seconds: float = CLIP_SECONDS,
                        sample_rate: int = SAMPLE_RATE, audio_format: str = "wav",
-                       workers: int | None = None) -> Path:
+                       workers: int | None = None,
+                       check: Callable[[list[ClipRecord]], None] | None = None) -> Path:
     """Write a synthetic data set under `out_dir` (audio/<class>/*.wav, manifest.csv,
     synthesis.json with the settings and each clip's EBR) and return the manifest path.
 
@@ -326,7 +327,9 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
     ebr_db: the EBR values (dB) each event clip draws one of (default: DCASE 2017 Task 2's -6, 0,
     +6); ebr_db_range: (low, high) dB drawn uniformly per clip instead. fractions: train/val/test
     shares, assigned by source family.
-    workers: processes (default: CPU count, at most 8); output does not depend on it."""
+    workers: processes (default: CPU count, at most 8); output does not depend on it.
+    check: called with the planned records (labels, splits) before any audio is written; it may
+    raise to stop, e.g. when a split would hold no clip of a class (data.checks)."""
     counts = resolve_counts(counts, ratio, n_clips)
     draw_ebr = _ebr_sampler(ebr_db, ebr_db_range)
     if audio_format.lower() not in AUDIO_FORMATS:
@@ -367,6 +370,8 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
                          "path": str(path), "format": audio_format.lower()})
             records.append(ClipRecord(str(path), () if cls == BACKGROUND else (cls,), split, source, clip_seconds))
 
+    if check is not None:
+        check(records)
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     if workers == 1 or len(jobs) < 16:
         spans = [_render(job) for job in jobs]

@@ -8,6 +8,7 @@ the paper's settings (Adam 1e-3, batch 64, patience 10, N_iter 5, 2 + 30/150 epo
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -228,8 +229,10 @@ def apply_overrides(data: dict, overrides: dict | None) -> dict:
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for i, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # e.g. `training: 5` in the file, then --set training.lr=...
+                raise ConfigError(".".join(parents[:i + 1]), f"must be a mapping to set {dotted}, got {node!r}")
         node[leaf] = value
     return data
 
@@ -239,12 +242,61 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig
     return config_from_dict(apply_overrides(read_yaml(path), overrides))
 
 
+def _field_type(dotted: str) -> Any:
+    """The annotation of a dotted RecipeConfig field; ConfigError for unknown fields and sections."""
+    cls, parts = RecipeConfig, dotted.split(".")
+    for i, part in enumerate(parts):
+        name = ".".join(parts[:i + 1])
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ConfigError(name, f"{'.'.join(parts[:i])} is a value, not a section")
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            raise ConfigError(name, f"unknown key (known: {', '.join(sorted(hints))})")
+        cls = hints[part]
+    if dataclasses.is_dataclass(cls):
+        raise ConfigError(dotted, f"is a section; set one of its fields, e.g. {dotted}.{dataclasses.fields(cls)[0].name}=...")
+    return cls
+
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _parse_typed(key: str, raw: str, annotation: Any) -> Any:
+    """Text -> value of the field's type. YAML typing would read 6:1:2:16 as the base-60 integer
+    1299736 and 1e-4 as a string; the field's type says what the text means."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        if raw.lower() in ("null", "none", "~", ""):
+            return None
+        return _parse_typed(key, raw, args[0])
+    try:
+        if annotation is bool:
+            return _BOOLS[raw.lower()]
+        if annotation is int:
+            return int(raw)
+        if annotation is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except (KeyError, ValueError):
+        kind = {bool: "true or false", int: "an integer", float: "a finite number"}[annotation]
+        raise ConfigError(key, f"must be {kind}, got {raw!r}") from None
+    if annotation is list or typing.get_origin(annotation) is list:
+        try:
+            return yaml.safe_load(raw)  # checked as a list by load_config, like a value from the file
+        except yaml.YAMLError as exc:
+            raise ConfigError(key, f"not a valid YAML list ({str(exc).splitlines()[0]})") from None
+    return raw  # str and Literal fields: the text itself (choices are checked by load_config)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
-    """`training.max_epochs=3` -> ('training.max_epochs', 3) with YAML typing of the value."""
+    """`training.max_epochs=3` -> ('training.max_epochs', 3), typed by the field: `data.ratio=6:1:2:16`
+    stays a string, `training.lr=1e-4` is a float; `null` clears an optional field."""
     if "=" not in text:
         raise ConfigError(text, "override must look like section.key=value")
-    key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    key, raw = (part.strip() for part in text.split("=", 1))
+    return key, _parse_typed(key, raw, _field_type(key))
 
 
 def _deep_merge(base: dict, top: dict) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from raresound.data.checks import check_counts, count_labels, warn
 from raresound.data.loader import StoreDataset, make_loader
 from raresound.data.ratio import BACKGROUND, check_ratio_classes, parse_ratio, subsample_to_ratio
 from raresound.errors import DataError
@@ -117,15 +118,28 @@ def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_cl
     if len(train_split) == 0 or (train_idx is not None and len(train_idx) == 0):
         raise DataError(f"{store_dir}: the 'train' split is empty")
     targets = np.asarray(train_split.labels)[train_idx if train_idx is not None else slice(None)]
-    empty = [c for c, n in zip(store.classes, targets.sum(axis=0)) if n == 0]
-    if empty:
-        raise DataError(f"{store_dir}: no training clips for class(es) {', '.join(empty)}")
+    val_pair = subset("val")
+    _check_splits(store, store_dir, targets, val_pair)
     rows = np.sort(train_idx) if train_idx is not None else None
     normalizer = Normalizer().fit(_chunks(train_split.features, rows))
     train = SplitDataset(train_split, normalizer, train_idx)
-    val_pair = subset("val")
     val = SplitDataset(val_pair[0], normalizer, val_pair[1]) if val_pair is not None and len(val_pair[0]) else None
     return TrainingData(store, list(store.classes), normalizer, train, val)
+
+
+def _check_splits(store: FeatureStore, store_dir, train_targets: np.ndarray, val_pair) -> None:
+    """Before any training: train and val (as subsampled) must be usable (data.checks); the test
+    split is only warned about, since training does not need it but `evaluate` will."""
+    counts = [count_labels("train", train_targets, store.classes)]
+    if val_pair is not None and len(val_pair[0]):
+        split, idx = val_pair
+        counts.append(count_labels("val", np.asarray(split.labels)[idx if idx is not None else slice(None)],
+                                   store.classes))
+    if "test" in store.splits:
+        counts.append(count_labels("test", store.split("test").labels, store.classes))
+    warnings = check_counts(counts, warn_only=("test",), where=str(store_dir))
+    if dist.is_main():
+        warn(warnings)
 
 
 def _chunks(features, rows: np.ndarray | None, size: int = 256):

@@ -1,0 +1,109 @@
+"""Is there enough data? Positives and negatives per split and class, checked before any work starts.
+
+Every command that makes or consumes splits (`data synth`, `data ratio`, `features`, `train`,
+`demo`, `evaluate`, `calibrate`) counts, per split and event class, the clips carrying the class
+(positives) and the others (negatives), and judges them here, so the rules are stated once:
+
+* train: >= 1 positive per class, or no detector for that class can be learned;
+* any other split (val, test): >= 1 positive and >= 1 negative per class, or its EER (and any
+  threshold chosen on it) is undefined;
+* below MIN_POSITIVES positives the split is usable but its EER moves in steps of 1/n (>= 10 %
+  for fewer than 10), so the number is mostly noise: a warning, not an error.
+
+`check_counts` raises a one-line DataError for the first split that cannot serve and returns the
+warnings; commands print those with `warn` and, where they score a split, `describe` its counts.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from raresound.data.manifest import SPLITS, ClipRecord
+from raresound.errors import DataError
+
+MIN_POSITIVES = 10
+
+
+@dataclass(frozen=True)
+class SplitCounts:
+    split: str
+    n_clips: int
+    positives: dict[str, int]  # event class -> clips carrying it
+
+    def negatives(self, cls: str) -> int:
+        return self.n_clips - self.positives[cls]
+
+
+def count_labels(split: str, labels, classes: Sequence[str]) -> SplitCounts:
+    """Counts of one split from its multi-hot label matrix [N, L] over `classes`."""
+    y = np.asarray(labels).reshape(-1, len(classes)) > 0.5
+    return SplitCounts(split, int(y.shape[0]), {c: int(n) for c, n in zip(classes, y.sum(axis=0))})
+
+
+def count_records(records: Sequence[ClipRecord], classes: Sequence[str]) -> list[SplitCounts]:
+    """Counts of every split present in `records` (train, val, test first, then any other); labels
+    outside `classes` are not counted."""
+    names = sorted({r.split for r in records}, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
+    out = []
+    for name in names:
+        members = [r for r in records if r.split == name]
+        out.append(SplitCounts(name, len(members), {c: sum(c in r.labels for r in members) for c in classes}))
+    return out
+
+
+def _problems(c: SplitCounts, hint: str) -> tuple[str | None, list[str]]:
+    """(the reason this split cannot serve, or None; warnings)."""
+    tail = f"; {hint}" if hint else ""
+    missing = [cls for cls, n in c.positives.items() if n == 0]
+    if c.split == "train":
+        if missing:
+            return (f"split 'train' has 0 clips of {', '.join(missing)} (need >= 1 positive per class to learn "
+                    f"a detector for it{tail})"), []
+        return None, []
+    if missing:
+        return (f"split '{c.split}' has 0 clips of {', '.join(missing)} (need >= 1 positive per class in val "
+                f"and test to compute an EER{tail})"), []
+    full = [cls for cls in c.positives if c.negatives(cls) == 0]
+    if full:
+        return (f"split '{c.split}' has no clip without {', '.join(full)} (need >= 1 negative per class in "
+                f"val and test to compute an EER{tail})"), []
+    few = {cls: n for cls, n in c.positives.items() if n < MIN_POSITIVES}
+    if not few:
+        return None, []
+    return None, [f"split '{c.split}' has fewer than {MIN_POSITIVES} clips of "
+                  f"{', '.join(f'{cls} ({n})' for cls, n in few.items())}: a class's EER there moves in steps of "
+                  f"1/positives (here up to {100 / min(few.values()):.0f} %){tail}"]
+
+
+def check_counts(counts: Iterable[SplitCounts], hint: str = "", warn_only: Iterable[str] = (),
+                 where: str = "") -> list[str]:
+    """Raise DataError for the first split that cannot serve (module docstring), unless its name is
+    in `warn_only` (then the reason becomes a warning); return the warnings. `hint` says what to
+    change, e.g. "raise --n-clips"; `where` (a file or directory) prefixes the messages."""
+    warn_only, warnings, prefix = set(warn_only), [], f"{where}: " if where else ""
+    for c in counts:
+        error, more = _problems(c, hint)
+        if error is not None and c.split not in warn_only:
+            raise DataError(prefix + error)
+        warnings += [prefix + line for line in ([error] if error else []) + more]
+    return warnings
+
+
+def check_records(records: Sequence[ClipRecord], classes: Sequence[str], hint: str = "",
+                  warn_only: Iterable[str] = (), where: str = "") -> list[str]:
+    return check_counts(count_records(records, classes), hint, warn_only, where)
+
+
+def describe(c: SplitCounts) -> str:
+    """"split 'test' (120 clips), positives/negatives: dog 18/102, baby 3/117"."""
+    per_class = ", ".join(f"{cls} {n}/{c.negatives(cls)}" for cls, n in c.positives.items())
+    return f"split '{c.split}' ({c.n_clips} clips), positives/negatives: {per_class}"
+
+
+def warn(warnings: Iterable[str]) -> None:
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
