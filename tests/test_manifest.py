@@ -94,3 +94,30 @@ def test_class_names_and_label_matrix():
     with pytest.raises(DataError, match="'gunshot' is not one of the classes"):
         label_matrix(recs, ["baby", "dog"])
     assert label_matrix([], classes).shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (HEADER + "a.wav,dog,train,s,,,\nb.wav,,train,t,,,\na.wav,dog,train,s,,,\n",
+         ":4: duplicate row for {a} (already at {m}:2)"),
+        (HEADER + "a.wav,dog,train,s,,,\n./a.wav,dog,test,s,,,\n", ":3: {a} is in split 'test' and in 'train'"),
+        (HEADER + "a.wav,dog,train,s,10,1,2\na.wav,dog,val,s,10,5,6\n", ":3: {a} is in split 'val' and in 'train'"),
+    ],
+)
+def test_duplicates_and_cross_split_files_are_leakage(tmp_path, body, message):
+    p = tmp_path / "m.csv"
+    p.write_text(body)
+    with pytest.raises(DataError) as info:
+        read_manifest(p)
+    assert message.format(a=tmp_path / "a.wav", m=p) in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DataError, match="a.wav"):  # the writer refuses them too
+        write_manifest([ClipRecord("a.wav", ("dog",), "train", "s"), ClipRecord("a.wav", ("dog",), "test", "s")],
+                       tmp_path / "w.csv")
+
+
+def test_segments_of_one_recording_in_one_split_are_distinct_clips(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text(HEADER + "a.wav,dog,train,s,10,1,2\na.wav,dog,train,s,10,5,6\n")
+    assert len(read_manifest(p)) == 2
