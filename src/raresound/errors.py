@@ -34,3 +34,12 @@ class DataError(RaresoundError, ValueError):
 
 class TrainingError(RaresoundError, RuntimeError):
     """Training cannot go on (e.g. non-finite loss); the last good checkpoint is kept."""
+
+
+class OutputError(RaresoundError, OSError):
+    """An output cannot be written (directory given for a file, permission, disk full, ...)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot write ({reason})")
