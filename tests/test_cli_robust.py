@@ -133,3 +133,12 @@ def test_features_clip_seconds_out_of_range(tmp_path, capsys, clip):
 
 def test_stream_chunk_seconds_bound(capsys, bundle):
     one_line_error(capsys, ["detect", str(bundle), "--stream", "--chunk-seconds", "1e12"], "--chunk-seconds")
+
+
+def test_evaluate_events_binary_file(tmp_path, capsys):
+    ref = tmp_path / "ref.tsv"
+    ref.write_text("a.wav\t1.0\t2.0\tdog\n")
+    binary = tmp_path / "bin.tsv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    one_line_error(capsys, ["evaluate-events", str(ref), str(binary)], "bin.tsv: not a text event list")
+    one_line_error(capsys, ["evaluate-events", str(binary), str(ref)], "bin.tsv: not a text event list")
