@@ -115,6 +115,35 @@ def _inf_float_wav(tmp: Path) -> Path:
     return p
 
 
+def _huge_float_wav(tmp: Path) -> Path:
+    x = _sine(440, 16000, 1.0) * np.float32(1e30)  # finite, but its power spectrum overflows float32
+    p = tmp / "huge.wav"
+    sf.write(p, x, 16000, subtype="FLOAT")
+    return p
+
+
+def _noise_ogg(tmp: Path) -> bytes:
+    full = tmp / "full_noise.ogg"
+    sf.write(full, np.random.default_rng(0).normal(0, 0.2, 48000).astype(np.float32), 16000, format="OGG")
+    return full.read_bytes()
+
+
+def _ogg_cut_mid_page(tmp: Path) -> Path:
+    # libsndfile counts frames up to the last complete page, so frames == decoded: only the partial
+    # page at the end tells (the "truncated OGG accepted as 0.9 s").
+    p = tmp / "cut_mid_page.ogg"
+    data = _noise_ogg(tmp)
+    p.write_bytes(data[: int(len(data) * 0.6)])
+    return p
+
+
+def _ogg_cut_at_page_boundary(tmp: Path) -> Path:
+    p = tmp / "cut_page.ogg"
+    data = _noise_ogg(tmp)
+    p.write_bytes(data[: data.rfind(b"OggS")])  # every page complete, but no end-of-stream page
+    return p
+
+
 def _rate_too_low(tmp: Path) -> Path:
     p = tmp / "rate_4k.wav"
     sf.write(p, _sine(440, 4000, 1.0), 4000)
@@ -147,6 +176,9 @@ BAD_FILES = [
     _corrupt_flac,
     _nan_float_wav,
     _inf_float_wav,
+    _huge_float_wav,
+    _ogg_cut_mid_page,
+    _ogg_cut_at_page_boundary,
     _rate_too_low,
     _rate_too_high,
     _resamples_to_nothing,
@@ -299,3 +331,49 @@ def test_real_esc50_clip_if_available():
         x = load(clips[0], sr=16000, duration=10.0)
         assert x.shape == (160000,) and x.dtype == np.float32 and np.isfinite(x).all()
         assert load(clips[0], sr=8000).size == pytest.approx(sf.info(clips[0]).frames / 2, abs=1)
+
+
+def test_huge_and_truncated_ogg_reasons(tmp_path):
+    with pytest.raises(AudioError, match="magnitude 5e\\+29 is beyond"):
+        load(_huge_float_wav(tmp_path))
+    for make in (_ogg_cut_mid_page, _ogg_cut_at_page_boundary):
+        with pytest.raises(AudioError, match="truncated: the Ogg stream ends without its final page"):
+            load(make(tmp_path))
+    good = tmp_path / "good.ogg"
+    good.write_bytes(_noise_ogg(tmp_path))
+    assert load(good).size == 48000  # a complete Ogg file is not taken for a cut one
+
+
+def test_integer_scaled_float_audio_still_loads(tmp_path):
+    p = tmp_path / "int_scaled.wav"
+    sf.write(p, _sine(440, 16000, 0.5) * np.float32(32767), 16000, subtype="FLOAT")
+    with pytest.warns(AudioWarning, match="clipped"):
+        assert np.abs(load(p)).max() > 1000
+
+
+@pytest.mark.parametrize("rate,channels", [(16000, 1), (44100, 2), (8000, 1)])
+def test_read_blocks_equals_load(tmp_path, rate, channels):
+    from raresound.audio import read_blocks
+
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (int(rate * 7.3), channels)).astype(np.float32)
+    p = tmp_path / f"x{rate}.wav"
+    sf.write(p, x, rate, subtype="FLOAT")
+    blocks = list(read_blocks(p, sr=16000, block_seconds=2.0))
+    assert len(blocks) >= 4
+    np.testing.assert_array_equal(np.concatenate(blocks), load(p, sr=16000))
+
+
+def test_read_blocks_checks_every_block(tmp_path):
+    from raresound.audio import read_blocks
+
+    x = _sine(440, 16000, 6.0)
+    x[-10] = 1e30  # in the last block only
+    p = tmp_path / "late.wav"
+    sf.write(p, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="late.wav: sample magnitude"):
+        list(read_blocks(p, block_seconds=1.0))
+    with pytest.raises(AudioError, match="truncated"):
+        list(read_blocks(_truncated_wav(tmp_path), block_seconds=0.25))
+    with pytest.warns(AudioWarning, match="silent"):
+        sf.write(tmp_path / "z.wav", np.zeros(40000, np.float32), 16000)
+        list(read_blocks(tmp_path / "z.wav", block_seconds=1.0))

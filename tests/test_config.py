@@ -119,3 +119,43 @@ def test_model_fields_reach_the_backbone():
     assert spec.backbone_kwargs["channels_last"] is True and spec.backbone_kwargs["dropout"] == 0.1
     model = build_model(spec)
     assert model.backbone.embedding_dim == 512
+
+
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"training": {"lr": float("nan")}}, "training.lr", "finite"),
+        ({"proposed": {"beta": float("inf")}}, "proposed.beta", "finite"),
+        ({"training": {"weight_decay": -1}}, "training.weight_decay", ">= 0"),
+        ({"training": {"max_train_batches": 0}}, "training.max_train_batches", ">= 1"),
+        ({"model": {"hidden_size": 0}}, "model.hidden_size", "between 1 and"),
+        ({"model": {"hidden_size": 10_000_000}}, "model.hidden_size", "between 1 and"),
+        ({"model": {"dropout": 5}}, "model.dropout", "[0, 1)"),
+        ({"loss": {"gamma": -5}}, "loss.gamma", ">= 0"),
+        ({"seed": 10**20}, "seed", "between 0 and"),
+    ],
+)
+def test_out_of_range_values_name_the_field(data, field, message):
+    test_bad_values_name_the_field(data, field, message)
+
+
+@pytest.mark.parametrize("setting", ["training.lr=.nan", "training.weight_decay=-1", "model.hidden_size=0",
+                                     "model.dropout=5", "loss.gamma=-5", "seed=100000000000000000000",
+                                     "training.max_train_batches=0"])
+def test_cli_out_of_range_set_is_one_line(tmp_path, capsys, setting):
+    code = main(["train", "--config", str(CONFIGS[0]), "--data", str(tmp_path / "s"), "--out", str(tmp_path / "r"),
+                 "--set", setting])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("raresound: error: config field") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_that_is_a_directory_binary_or_list_is_one_line_error(tmp_path):
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    listed = tmp_path / "l.yaml"
+    listed.write_text("- method: focal\n- seed: 1\n")
+    for path, message in [(tmp_path, "is a directory"), (binary, "not a text file"), (listed, "YAML mapping")]:
+        with pytest.raises(ConfigError, match=message) as err:
+            load_config(path, {"seed": 1})
+        assert "\n" not in str(err.value)

@@ -289,3 +289,32 @@ def test_thresholds_come_from_the_bundle_or_an_override(tmp_path):
 def test_detected_event_dict():
     e = DetectedEvent(1.0, 2.5, "tone", 0.9)
     assert e.to_dict("f.wav") == {"filename": "f.wav", "onset": 1.0, "offset": 2.5, "event_label": "tone", "score": 0.9}
+
+
+@pytest.mark.parametrize("sr", [SR, 22050])
+def test_files_are_read_in_blocks_with_results_equal_to_the_whole_file(tmp_path, monkeypatch, sr):
+    import raresound.detect as detect_mod
+    from raresound.audio import load
+
+    events = [(5.3, 7.3), (20.05, 22.05), (33.0, 34.5)]
+    path = tmp_path / "long.wav"
+    sf.write(str(path), planted_wave(41.3, events, seed=4, sr=sr), sr, subtype="FLOAT")
+    detector = WindowDetector(planted_bundle(), hop=0.5, median=3, batch=8)
+    whole = detector.detect_wave(load(path, sr=SR), "long.wav", str(path))  # the previous offline path
+
+    requested = []
+    real_read = sf.SoundFile.read
+
+    def recording_read(self, frames=-1, *args, **kwargs):
+        requested.append(frames)
+        return real_read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", recording_read)
+    monkeypatch.setattr(detect_mod, "FILE_BLOCK_SECONDS", 3.0)
+    blocked = detector.detect_file(path)
+    assert len(requested) == math.ceil(41.3 / 3.0) and max(requested) == 3 * sr  # never the whole file
+    assert blocked.filename == "long.wav" and blocked.duration == whole.duration
+    np.testing.assert_array_equal(blocked.window_starts, whole.window_starts)
+    np.testing.assert_array_equal(blocked.scores, whole.scores)  # same batches: bit-identical
+    assert blocked.events == whole.events and len(whole.events) == 3
+    assert set(blocked.timings) == {"decode", "features", "network", "events"}

@@ -31,3 +31,61 @@ def test_files_get_umask_permissions_not_private(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_dash_writes_to_stdout(capsys):
+    write_text("-", "a,b\n")
+    assert capsys.readouterr().out == "a,b\n"
+
+
+def test_special_files_are_written_into_never_replaced(tmp_path):
+    import stat
+    import threading
+
+    write_text("/dev/null", "discarded")  # a device: written into, not replaced by a regular file
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_text(fifo, "through the pipe\n")
+    reader.join(10)
+    assert got == ["through the pipe\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_symlink_is_kept_and_its_target_written_atomically(tmp_path):
+    target = tmp_path / "shared" / "scores.csv"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]  # no temp file left
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "shared" / "created.csv")
+    write_text(dangling, "x")
+    assert dangling.is_symlink() and (tmp_path / "shared" / "created.csv").read_text() == "x"
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path, monkeypatch):
+    import errno
+
+    from raresound.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    for bad, reason in [(tmp_path, "is a directory"), (tmp_path / "file" / "out.csv", "Not a directory")]:
+        with pytest.raises(OutputError, match=reason) as info:
+            write_text(bad, "x")
+        assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    write_text(tmp_path / "kept.txt", "old")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=r"kept.txt: cannot write \(No space left on device\)"):
+        write_text(tmp_path / "kept.txt", "new")
+    assert (tmp_path / "kept.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.txt"]

@@ -157,3 +157,23 @@ def test_frozen_parts_do_not_change(tmp_path):
     for k, v in model.body.state_dict().items():
         torch.testing.assert_close(v, body[k], rtol=0, atol=0)
     assert not math.isnan(sum(p.sum().item() for p in model.parameters()))
+
+
+def test_non_finite_validation_loss_stops_and_keeps_last_finite_epoch(tmp_path):
+    epoch = {"n": 0}
+
+    def val_objective(net, batch):
+        loss = bce(net, batch)
+        return loss * float("inf") if epoch["n"] == 2 else loss
+
+    s = stage(epochs=4)
+    s.val_objective = val_objective
+    s.before_epoch = lambda e: epoch.update(n=e)
+    with pytest.raises(TrainingError, match=r"stage 's' epoch 3: validation loss is (inf|nan)") as info:
+        Trainer(Tiny(), tmp_path, progress=False).fit(s)
+    assert "\n" not in str(info.value)
+    folder = tmp_path / "stages" / "s"
+    assert read_meta(folder / "last")["epoch"] == 2
+    assert not checkpoint_exists(folder / "final")
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(math.isfinite(r["val_loss"]) for r in rows)

@@ -54,6 +54,10 @@ def test_optional_time_columns_may_be_absent(tmp_path):
         (HEADER + "a.wav,,train,s,10,3,2\n", ":2: 'offset' 2.0 is before 'onset' 3.0"),
         (HEADER + "a.wav,,train,,10,,\n", ":2: empty 'source_id'"),
         (HEADER + "a.wav,,train,s,10,,,extra\n", ":2: more cells than header"),
+        # leakage: a clip listed twice, one audio file in two splits (./a.wav is a.wav)
+        (HEADER + "a.wav,dog,train,s,,,\nb.wav,,train,t,,,\na.wav,dog,train,s,,,\n", ":4: duplicate row for"),
+        (HEADER + "a.wav,dog,train,s,,,\n./a.wav,dog,test,s,,,\n", "a.wav is in split 'test' and in 'train'"),
+        (HEADER + "a.wav,dog,train,s,10,1,2\na.wav,dog,val,s,10,5,6\n", "a.wav is in split 'val' and in 'train'"),
     ],
 )
 def test_bad_rows_raise_dataerror_naming_file_and_line(tmp_path, body, message):
@@ -94,3 +98,15 @@ def test_class_names_and_label_matrix():
     with pytest.raises(DataError, match="'gunshot' is not one of the classes"):
         label_matrix(recs, ["baby", "dog"])
     assert label_matrix([], classes).shape == (0, 3)
+
+
+def test_writer_refuses_one_file_in_two_splits(tmp_path):
+    with pytest.raises(DataError, match="a.wav is in split 'test' and in 'train'"):
+        write_manifest([ClipRecord("a.wav", ("dog",), "train", "s"), ClipRecord("a.wav", ("dog",), "test", "s")],
+                       tmp_path / "w.csv")
+
+
+def test_segments_of_one_recording_in_one_split_are_distinct_clips(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text(HEADER + "a.wav,dog,train,s,10,1,2\na.wav,dog,train,s,10,5,6\n")
+    assert len(read_manifest(p)) == 2

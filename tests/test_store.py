@@ -246,3 +246,25 @@ def test_store_over_real_esc50_clips_if_available(tmp_path):
         warnings.simplefilter("ignore", AudioWarning)  # some ESC-50 clips are genuinely clipped
         direct = LogMel()(load(split.records[0].path, duration=10.0)).numpy()
     np.testing.assert_allclose(split.features[0].astype(np.float32), direct, atol=8e-3, rtol=0)
+
+
+def test_huge_audio_and_non_finite_features_never_reach_the_store(tmp_path, monkeypatch):
+    sf.write(tmp_path / "ok.wav", np.full(8000, 0.1, np.float32), 16000)
+    sf.write(tmp_path / "huge.wav", np.full(8000, 1e30, np.float32), 16000, subtype="FLOAT")
+    sf.write(tmp_path / "sneaky.wav", np.full(8000, 0.2, np.float32), 16000)
+    (tmp_path / "m.csv").write_text("path,labels,split,source_id\nok.wav,dog,train,s1\n"
+                                    "huge.wav,dog,train,s2\nsneaky.wav,,train,s3\n")
+    real_load = store_mod.load
+
+    def overflowing_load(path, **kw):  # stands in for any input that slips past audio.load's checks
+        wave = real_load(path, **kw)
+        return wave * np.float32(1e25) if Path(path).name == "sneaky.wav" else wave
+
+    monkeypatch.setattr(store_mod, "load", overflowing_load)
+    report = build_store(tmp_path / "m.csv", tmp_path / "out", CFG, workers=1, progress=False)
+    reasons = {Path(p).name: r for p, r in report.skipped}
+    assert "sample magnitude" in reasons["huge.wav"]
+    assert "features are not finite" in reasons["sneaky.wav"]
+    train = FeatureStore(tmp_path / "out").split("train")
+    assert [Path(r.path).name for r in train.records] == ["ok.wav"]
+    assert np.isfinite(np.asarray(train.features, dtype=np.float32)).all()

@@ -12,9 +12,16 @@ Policy (documented here because every caller inherits it):
   and more likely a mis-tagged header than real audio.
 * Silent or clipped audio is valid (real recordings contain both); it raises an ``AudioWarning``
   rather than an error so batch jobs can log it.
+* Float samples beyond ``MAX_SAMPLE_MAGNITUDE`` are rejected: that is above the full scale of every
+  integer format (so integer-scaled float files still load, as "clipped"), and near 1e17 the float32
+  power spectrum overflows, which would put inf into features and NaN into scores.
 * Everything else that makes a file unusable raises ``AudioError(path, reason)``: missing, directory,
-  unreadable, not audio, empty, truncated or corrupt, NaN/inf samples, rate out of range, or nothing
-  left after cropping/resampling.
+  unreadable, not audio, empty, truncated (a data chunk shorter than declared, fewer frames decoded
+  than the header claims, an Ogg stream without its final page) or corrupt, NaN/inf samples, rate
+  out of range, or nothing left after cropping/resampling.
+
+``load`` decodes a whole clip; ``read_blocks`` decodes a long file block by block with the same
+checks and the same samples, so memory stays bounded whatever the file's length.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -47,6 +55,10 @@ _CROP_MARGIN_SECONDS = 0.05
 _SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 # A streaming writer that never finalised its header leaves 0 or 0xFFFFFFFF; that is not truncation.
 _UNFINALISED_SIZES = {0, 0xFFFFFFFF}
+# libsndfile's notes on an Ogg file that was cut: a partial last page, or no end-of-stream page.
+# Its frame count then comes from the last complete page, so the short decode is not noticed otherwise.
+_OGG_TRUNCATED = ("Junk after the last page", "lacks an end-of-stream bit")
+MAX_SAMPLE_MAGNITUDE = 1e10
 
 
 class AudioWarning(UserWarning):
@@ -60,8 +72,7 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
     ``round(duration * sr)`` samples. Raises ``AudioError(path, reason)`` for unusable files.
     """
     path = Path(path)
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise AudioError(path, f"target sample rate must be a positive integer, got {sr!r}")
+    _check_rate(path, sr)
     n_target = None
     if duration is not None:
         if not math.isfinite(duration) or duration <= 0:
@@ -79,7 +90,7 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
 
     if n_target is not None and wave.size >= n_target:
         wave = wave[:n_target]
-    _warn_if_suspicious(path, wave)  # before padding: judge the recording, not the added zeros
+    _Findings(wave).warn(path)  # before padding: judge the recording, not the added zeros
     if n_target is not None and wave.size < n_target:
         wave = np.pad(wave, (0, n_target - wave.size))
     return wave
@@ -87,6 +98,52 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
 
 def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
     """Read `path` (only as much as `duration` needs) -> (mono float32, source rate)."""
+    with _open(path) as fh:
+        rate, declared = fh.samplerate, fh.frames
+        wanted = declared
+        if duration is not None:
+            wanted = min(declared, math.ceil((duration + _CROP_MARGIN_SECONDS) * rate))
+        mono = _read(path, fh, wanted)
+    if mono.size < wanted:
+        raise AudioError(path, f"truncated: header declares {declared} frames, only {mono.size} decoded")
+    return mono, rate
+
+
+def read_blocks(path: str | os.PathLike, sr: int = 16000, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Decode `path` like ``load(path, sr)`` (same checks, bit-identical samples: soxr's streaming
+    resampler equals its one-shot one) as consecutive mono float32 blocks at `sr` Hz, reading about
+    `block_seconds` of source audio at a time. A fault found late (truncation) raises at the end."""
+    path = Path(path)
+    _check_rate(path, sr)
+    found = _Findings()
+    with _open(path) as fh:
+        rate, declared = fh.samplerate, fh.frames
+        resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32", quality=RESAMPLE_QUALITY) if rate != sr else None
+        step = max(1, int(block_seconds * rate))
+        done = 0
+        while done < declared:
+            mono = _read(path, fh, min(step, declared - done))
+            if mono.size == 0:
+                break
+            done += mono.size
+            out = resampler.resample_chunk(mono) if resampler is not None else mono
+            if out.size:
+                found.add(out)
+                yield out
+        if done < declared:
+            raise AudioError(path, f"truncated: header declares {declared} frames, only {done} decoded")
+        if resampler is not None:
+            out = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if out.size:
+                found.add(out)
+                yield out
+    if found.n == 0:
+        raise AudioError(path, f"no samples left after resampling {rate} Hz to {sr} Hz")
+    found.warn(path)
+
+
+def _open(path: Path) -> sf.SoundFile:
+    """An open, header-checked SoundFile (a context manager); AudioError for unusable files."""
     if not path.exists():
         raise AudioError(path, "file not found")
     if path.is_dir():
@@ -96,29 +153,37 @@ def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
     try:
-        with sf.SoundFile(str(path)) as fh:
-            rate, declared = fh.samplerate, fh.frames
-            _check_header(path, fh, rate, declared)
-            wanted = declared
-            if duration is not None:
-                wanted = min(declared, math.ceil((duration + _CROP_MARGIN_SECONDS) * rate))
-            # Integer PCM (incl. FLAC) cannot hold NaN/inf; float and lossy-decoded data can.
-            may_be_non_finite = not fh.subtype.startswith(("PCM_", "ULAW", "ALAW"))
-            data = fh.read(frames=wanted, dtype="float32", always_2d=True)
-    except AudioError:
-        raise
+        fh = sf.SoundFile(str(path))
     except sf.LibsndfileError as exc:
         raise AudioError(path, f"not a readable audio file or corrupt ({_one_line(exc)})") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(path, f"cannot decode audio ({_one_line(exc)})") from None
+    try:
+        _check_header(path, fh, fh.samplerate, fh.frames)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
 
-    if data.shape[0] < wanted:
-        raise AudioError(path, f"truncated: header declares {declared} frames, only {data.shape[0]} decoded")
+
+def _read(path: Path, fh: sf.SoundFile, frames: int) -> np.ndarray:
+    """Up to `frames` frames from the current position -> checked mono float32."""
+    try:
+        data = fh.read(frames=frames, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        raise AudioError(path, f"not a readable audio file or corrupt ({_one_line(exc)})") from None
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioError(path, f"cannot decode audio ({_one_line(exc)})") from None
+    # Integer PCM (incl. FLAC) cannot hold NaN/inf or huge values; float and lossy-decoded data can.
+    if not fh.subtype.startswith(("PCM_", "ULAW", "ALAW")) and data.size:
+        if not np.isfinite(data).all():
+            raise AudioError(path, "contains non-finite samples (NaN or inf)")
+        peak = float(np.abs(data).max())
+        if peak > MAX_SAMPLE_MAGNITUDE:
+            raise AudioError(path, f"sample magnitude {peak:.3g} is beyond any real recording "
+                                   f"(limit {MAX_SAMPLE_MAGNITUDE:.0e}; full scale is 1.0)")
     # [N, 1] is contiguous, so reshape is a free view; downmix only when there are channels to mix.
-    mono = data.reshape(-1) if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
-    if may_be_non_finite and not np.isfinite(mono).all():
-        raise AudioError(path, "contains non-finite samples (NaN or inf)")
-    return mono, rate
+    return data.reshape(-1) if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
 
 
 def _check_header(path: Path, fh: sf.SoundFile, rate: int, frames: int) -> None:
@@ -137,22 +202,38 @@ def _check_header(path: Path, fh: sf.SoundFile, rate: int, frames: int) -> None:
             )
     if "ended unexpectedly" in info:
         raise AudioError(path, "truncated: stream ended unexpectedly")
+    if any(note in info for note in _OGG_TRUNCATED):
+        raise AudioError(path, "truncated: the Ogg stream ends without its final page")
     if frames <= 0:
         raise AudioError(path, "contains no audio frames (empty)")
 
 
-def _warn_if_suspicious(path: Path, wave: np.ndarray) -> None:
-    magnitude = np.abs(wave)
-    if not magnitude.any():
-        warnings.warn(f"{path}: audio is silent (all zeros)", AudioWarning, stacklevel=3)
-        return
-    clipped = np.count_nonzero(magnitude >= CLIP_LEVEL)
-    if clipped > CLIP_FRACTION * wave.size:
-        warnings.warn(
-            f"{path}: audio looks clipped ({clipped} of {wave.size} samples at full scale)",
-            AudioWarning,
-            stacklevel=3,
-        )
+def _check_rate(path: Path, sr) -> None:
+    if not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise AudioError(path, f"target sample rate must be a positive integer, got {sr!r}")
+
+
+class _Findings:
+    """Silence / clipping counts over one or more blocks of a recording, warned about once."""
+
+    def __init__(self, wave: np.ndarray | None = None):
+        self.n = self.clipped = 0
+        self.sound = False
+        if wave is not None:
+            self.add(wave)
+
+    def add(self, wave: np.ndarray) -> None:
+        magnitude = np.abs(wave)
+        self.n += wave.size
+        self.sound = self.sound or bool(magnitude.any())
+        self.clipped += int(np.count_nonzero(magnitude >= CLIP_LEVEL))
+
+    def warn(self, path: Path) -> None:
+        if not self.sound:
+            warnings.warn(f"{path}: audio is silent (all zeros)", AudioWarning, stacklevel=3)
+        elif self.clipped > CLIP_FRACTION * self.n:
+            warnings.warn(f"{path}: audio looks clipped ({self.clipped} of {self.n} samples at full scale)",
+                          AudioWarning, stacklevel=3)
 
 
 def _one_line(exc: BaseException) -> str:

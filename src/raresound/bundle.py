@@ -9,6 +9,7 @@ identifies the weights: re-saving the same weights over a bundle keeps its calib
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,13 +18,14 @@ from typing import Optional
 import torch
 from safetensors.torch import load_file, save_file
 
-from raresound.errors import DataError
+from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, Normalizer
 from raresound.io import atomic_path, read_json, write_json
 from raresound.losses.softmax_targets import softmax_event_scores
 from raresound.models.backbones import build_backbone
 from raresound.models.cluster_layer import ClusterLayer
 from raresound.models.detector import Detector
+from raresound.training.config import MAX_HIDDEN_SIZE
 
 BUNDLE_JSON = "bundle.json"
 WEIGHTS = "model.safetensors"
@@ -100,23 +102,51 @@ class Bundle:
         return directory
 
 
+# A bundle is input: before anything is allocated its spec is checked field by field and the size of
+# the network it declares is counted on the meta device (a typo like hidden_size=1e7 asks for PBs).
+_SIZE_LIMITS = {"n_classes": 10_000, "cluster_k": 10_000, "n_mels": 1024, "hidden_size": MAX_HIDDEN_SIZE,
+                "time_pool": 10_000, "n_frames": 1_000_000}
+MAX_PARAMETERS = 1_000_000_000
+
+
 def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    """Read a bundle; every malformed part is a one-line DataError naming the file (and field)."""
     directory = Path(directory)
+    device = check_device(device)
     meta_path = directory / BUNDLE_JSON
-    if not meta_path.exists():
+    if not meta_path.is_file():
         raise DataError(f"{directory}: not a model bundle (no {BUNDLE_JSON})")
-    meta = read_json(meta_path)
-    spec = ModelSpec(**meta["spec"])
-    model = build_model(spec)
     try:
-        state = load_file(str(directory / WEIGHTS))
-    except Exception as exc:
-        raise DataError(f"{directory / WEIGHTS}: cannot read weights ({exc})") from None
-    model.load_state_dict(state)
+        meta = read_json(meta_path)
+    except (OSError, ValueError) as exc:  # JSON and UTF-8 decoding errors are ValueErrors
+        raise DataError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{meta_path}: must hold a JSON object, got {type(meta).__name__}")
+    missing = [key for key in ("spec", "classes", "feature_config", "normalizer") if key not in meta]
+    if missing:
+        raise DataError(f"{meta_path}: missing {', '.join(missing)}")
+    spec = _read_spec(meta["spec"], meta_path)
+    with torch.device("meta"):  # counts parameters without allocating them
+        n_params = sum(p.numel() for p in _build(spec, meta_path).parameters())
+    if n_params > MAX_PARAMETERS:
+        raise DataError(f"{meta_path}: spec declares {n_params:.3g} parameters (limit {MAX_PARAMETERS:.0e})")
+    classes = meta["classes"]
+    if not (isinstance(classes, list) and all(isinstance(c, str) and c for c in classes)):
+        raise DataError(f"{meta_path}: classes must be a list of names, got {classes!r}")
+    if len(classes) != spec.n_classes:
+        raise DataError(f"{meta_path}: {len(classes)} class name(s) {classes} for a model of "
+                        f"{spec.n_classes} classes ({spec.n_outputs} outputs)")
+    try:
+        feature_config = FeatureConfig.from_dict(meta["feature_config"])
+        normalizer = Normalizer.from_dict(meta["normalizer"])
+        thresholds = {str(k): float(v) for k, v in dict(meta.get("thresholds") or {}).items()}
+        info = dict(meta.get("info") or {})
+    except (RaresoundError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{meta_path}: {exc}") from None
+    model = _build(spec, meta_path)
+    model.load_state_dict(_read_weights(directory / WEIGHTS, model))
     model.to(device).eval()
-    return Bundle(model, spec, list(meta["classes"]), FeatureConfig.from_dict(meta["feature_config"]),
-                  Normalizer.from_dict(meta["normalizer"]), dict(meta.get("thresholds", {})),
-                  dict(meta.get("info", {})), directory)
+    return Bundle(model, spec, list(classes), feature_config, normalizer, thresholds, info, directory)
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -160,3 +190,60 @@ def keep_calibration(bundle: Bundle, directory: str | Path) -> None:
     if saved_digest(directory) == weights_digest(tensors):
         bundle.thresholds = dict(old.get("thresholds", {}))
         bundle.info.update({k: info[k] for k in _CALIBRATION_INFO if k in info})
+
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError("--device", f"unknown device {device!r}; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device", "CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def _read_spec(raw, where: Path) -> ModelSpec:
+    fields = {f.name for f in dataclasses.fields(ModelSpec)}
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: spec must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise DataError(f"{where}: spec has unknown field(s) {', '.join(unknown)}")
+    kwargs = raw.get("backbone_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise DataError(f"{where}: spec.backbone_kwargs must be an object")
+    sizes = {**{k: raw[k] for k in ("n_classes", "cluster_k") if raw.get(k) is not None},
+             **{k: v for k, v in kwargs.items() if k in _SIZE_LIMITS}}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _SIZE_LIMITS[name]:
+            raise DataError(f"{where}: spec field {name} must be an integer in [1, {_SIZE_LIMITS[name]}], got {value!r}")
+    if raw.get("score", "sigmoid") not in ("sigmoid", "softmax"):
+        raise DataError(f"{where}: spec field score must be 'sigmoid' or 'softmax', got {raw['score']!r}")
+    return ModelSpec(**raw)
+
+
+def _build(spec: ModelSpec, where: Path) -> Detector:
+    try:
+        return build_model(spec)
+    except (RaresoundError, TypeError, ValueError) as exc:
+        raise DataError(f"{where}: spec does not build a model ({' '.join(str(exc).split())})") from None
+
+
+def _read_weights(path: Path, model: Detector) -> dict:
+    """The state dict at `path`, checked against the model's names and shapes and for NaN/inf."""
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own and OS errors
+        raise DataError(f"{path}: cannot read weights ({' '.join(str(exc).split())})") from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise DataError(f"{path}: weights do not match the spec (missing: {', '.join(missing) or 'none'}; "
+                        f"unexpected: {', '.join(extra) or 'none'})")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != expected[name]:
+            raise DataError(f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the spec needs {expected[name]}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"{path}: tensor {name} holds NaN or inf; the bundle is broken")
+    return state

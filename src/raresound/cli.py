@@ -62,6 +62,14 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("raresound: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # a closed pipe is not an error to report here
+            raise
+        # Last resort for OS faults no check anticipated (disk full, permissions inside a run directory):
+        # one line naming the path instead of a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"raresound: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

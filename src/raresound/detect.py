@@ -17,9 +17,11 @@ clip padded by `audio.load(duration=...)` does. Short files are padded, never re
 Frames are computed in blocks of B frames (B = a multiple of h, at least MIN_BLOCK_FRAMES): block j
 is `LogMel` applied to the samples [j*B*hop - P, (j+1)*B*hop + P) (P = n_fft/2 rounded up to a whole
 hop; zeros outside the file), keeping its interior B frames, whose STFT support lies inside the
-segment. The offline path computes every block of a file from the decoded waveform once (the frame
-matrix), then slices windows from it as views; the streaming path computes the same blocks, with
-the same call on the same samples, as soon as their samples have arrived. Streaming features are
+segment. `detect_wave` computes every block of an in-memory waveform once (the frame matrix), then
+slices windows from it as views; the streaming path computes the same blocks, with the same call on
+the same samples, as soon as their samples have arrived. `detect_file` feeds a file, decoded block
+by block, through the streaming path (memory bounded whatever its length) and scores its windows in
+the same batches as `detect_wave`, so its results are bit-identical to `detect_wave` on the file. Streaming features are
 therefore bit-identical to offline ones. (Against `LogMel` on the whole file they agree to float
 rounding; only the grouping of the GEMM differs.)
 
@@ -67,6 +69,9 @@ from raresound.features import FeatureConfig, LogMel
 # in streaming a block is computed once its samples have arrived, so this bounds the added latency.
 MIN_BLOCK_FRAMES = 50
 _TIME_SLACK = 1e-9
+# Offline files are decoded this many seconds at a time: memory stays bounded (one block plus the
+# streaming buffers) whatever the file's length.
+FILE_BLOCK_SECONDS = 20.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,14 +456,26 @@ class WindowDetector:
                              {"features": t1 - t0, "network": t2 - t1, "events": t3 - t2})
 
     def detect_file(self, path: str | Path, filename: str | None = None) -> FileDetection:
-        from raresound.audio import load
+        """`detect_wave(audio.load(path))` in memory bounded whatever the file's length: the file is
+        decoded block by block (`audio.read_blocks`, same samples) into the streaming pipeline, whose
+        windows are scored in the same batches as `detect_wave` (align = batch), so features, scores
+        and events are bit-identical to it."""
+        from raresound.audio import read_blocks
+        from raresound.streaming import StreamingDetector
 
-        t0 = time.perf_counter()
-        wave = load(path, sr=self.config.sample_rate)
-        decode = time.perf_counter() - t0
-        result = self.detect_wave(wave, filename if filename is not None else Path(path).name, str(path))
-        result.timings = {"decode": decode, **result.timings}
-        return result
+        started = time.perf_counter()
+        sd = StreamingDetector(self, align=self.batch, keep_scores=True)
+        events: list[DetectedEvent] = []
+        for block in read_blocks(path, sr=self.config.sample_rate, block_seconds=FILE_BLOCK_SECONDS):
+            events.extend(sd.push(block))
+        events.extend(sd.finish())
+        g = self.grid
+        scores = np.concatenate(sd.scores) if sd.scores else np.zeros((0, len(self.classes)), np.float32)
+        starts = np.array([g.window_start(k) for k in range(scores.shape[0])])
+        # decode and event bookkeeping interleave with the rest: reported together as "decode"
+        other = time.perf_counter() - started - sd.timings["features"] - sd.timings["network"]
+        return FileDetection(filename if filename is not None else Path(path).name, str(path), sd.seconds,
+                             sort_events(events), starts, scores, {"decode": other, **sd.timings, "events": 0.0})
 
 
 @dataclass

@@ -42,3 +42,12 @@ class RunMismatchError(RaresoundError, ValueError):
 
 class BusyError(RaresoundError, RuntimeError):
     """Another process is writing into the directory (its lock file names the pid)."""
+
+
+class OutputError(RaresoundError, OSError):
+    """An output cannot be written (directory given for a file, permission, disk full, ...)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot write ({reason})")

@@ -25,6 +25,11 @@ from raresound.errors import ConfigError, DataError
 from raresound.io import read_json, write_json
 
 
+# A clip is one training example held whole in memory (in the store, a batch, a detection window):
+# minutes are already far beyond any event-detection clip; 1e9 s would ask for TiBs per clip.
+MAX_CLIP_SECONDS = 600.0
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     sample_rate: int = 16000
@@ -62,6 +67,12 @@ class FeatureConfig:
             raise ConfigError(
                 "feature_config.win_ms", f"gives {self.win_length} samples, must be between 1 and n_fft={self.n_fft}"
             )
+        if self.n_frames() < 1:
+            raise ConfigError("feature_config.clip_seconds",
+                              f"{self.clip_seconds} s gives no feature frame; must be at least one hop ({self.hop_ms} ms)")
+        if self.clip_seconds > MAX_CLIP_SECONDS:
+            raise ConfigError("feature_config.clip_seconds",
+                              f"must be at most {MAX_CLIP_SECONDS} s (a clip is one training example), got {self.clip_seconds}")
 
     @property
     def win_length(self) -> int:

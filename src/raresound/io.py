@@ -1,5 +1,12 @@
 """Atomic writes: every file is written to a temp file in the same directory and renamed into
-place, so a kill never leaves a half-written file behind."""
+place, so a kill never leaves a half-written file behind.
+
+Special targets are never replaced: `-` means standard output, and a path that exists but is not a
+regular file (a device such as /dev/null, a FIFO, a socket) or that leads through /dev or /proc
+(/dev/stdout, /dev/fd/3, even when they resolve to a regular file) is written straight into.
+A symlink is kept: its target is written (atomically when it is a regular file or does not exist
+yet), so a link into a shared location keeps pointing there and never becomes a private copy.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +14,105 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from raresound.errors import BusyError, DataError
+from raresound.errors import BusyError, DataError, OutputError
 
 LOCK_NAME = ".lock"
 # atomic_path's temp names: "." + target name + "." + mkstemp's 8 random characters + ".tmp".
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+STDOUT = "-"
+
+
+def _target(path: Path) -> tuple[Path, bool]:
+    """(the path to write, whether to write it through a temp file and rename)."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks: judge what the data would land in
+    except FileNotFoundError:  # new file, or a dangling symlink whose target is created
+        return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc)) from None
+    if stat.S_ISDIR(mode):
+        raise OutputError(path, "is a directory; give a file name")
+    if not stat.S_ISREG(mode) or _names_an_open_file(path):
+        return path, False
+    return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+
+
+def _names_an_open_file(path: Path) -> bool:
+    """Whether `path` or a link on its way is under /dev or /proc (/dev/stdout -> /proc/self/fd/1):
+    it stands for a file this process already has open, e.g. stdout redirected to a regular file;
+    replacing that file by a rename would cut off everything else written to it."""
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        if str(path.absolute()).startswith(("/dev/", "/proc/")):
+            return True
+        if not path.is_symlink():
+            return False
+        path = path.parent / os.readlink(path)  # an absolute link target replaces the parent
+    return False
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600 files; give the result the permissions a plain open() would (umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    """Yield a path to write; on success it is fsynced and renamed onto `path` (module doc for `-`,
+    devices, FIFOs and symlinks). OS errors (permission, disk full, ...) become one-line OutputErrors."""
+    path, atomic = (Path("/dev/stdout"), False) if str(path) == STDOUT else _target(Path(path))
+    if not atomic:
+        with _appended_to(path) as tmp:
+            yield tmp
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc)) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates 0600 files, and some writers (safetensors) replace the temp file with a new
+        # 0600 one: give the result the permissions a plain open() would (umask), just before the rename.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OutputError:
+        raise
+    except OSError as exc:  # e.g. ENOSPC while writing: the old file (if any) is untouched
+        raise OutputError(path, exc.strerror or str(exc)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def _appended_to(path: Path) -> Iterator[Path]:
+    """Yield a private temp path; its bytes are then appended to `path`. Appending, not truncating:
+    /dev/stdout opened for writing truncates a stdout redirected to a file, losing what this process
+    already printed there."""
+    with tempfile.TemporaryDirectory(prefix="raresound-") as folder:
+        tmp = Path(folder) / path.name
+        yield tmp
+        sys.stdout.flush()  # keep the order of what print() has buffered and what is written here
+        try:
+            with open(tmp, "rb") as src, open(path, "ab") as dst:
+                shutil.copyfileobj(src, dst)
+        except OSError as exc:
+            raise OutputError(path, exc.strerror or str(exc)) from None
+
+
 def write_text(path: str | Path, text: str) -> None:
+    if str(path) == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

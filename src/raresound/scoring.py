@@ -49,8 +49,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     The split's positives/negatives per class go to `log`; a split without positives (or negatives)
     of a class fails before anything is written (data.checks). Nothing is written until every
     model is scored, so a failure leaves no partial RUN/eval/<split>/."""
+    from raresound.calibration import resolve_store
+
     run_dir = Path(run_dir)
-    store_dir = store_dir or read_json(run_dir / "run.json")["store"]
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run directory")
+    if store_dir is None and not (run_dir / "run.json").is_file():
+        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass --data STORE")
+    store_dir = resolve_store(run_dir, store_dir, run_dir)
     store = FeatureStore(store_dir)
     if split not in store.splits:
         raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
@@ -81,10 +87,25 @@ def load_eval(run_dir: str | Path, split: str = "test") -> dict:
     path = Path(run_dir) / "eval" / split / "eer.json"
     if not path.exists():
         raise DataError(f"{run_dir}: not evaluated on '{split}' yet (run `raresound evaluate {run_dir} --split {split}`)")
-    return read_json(path)
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
 
 
 def load_scores(run_dir: str | Path, model: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     folder = Path(run_dir) / "eval" / split
-    return (np.load(folder / f"{model}.scores.npy", allow_pickle=False),
-            np.load(folder / "targets.npy", allow_pickle=False))
+    return _load_npy(folder / f"{model}.scores.npy"), _load_npy(folder / "targets.npy")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A plain numeric array; pickled objects (never written here) and junk are one-line errors."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found (run `raresound evaluate` again)") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a plain numpy array ({' '.join(str(exc).split())})") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise DataError(f"{path}: expected a 2-D numeric array")
+    return array

@@ -171,6 +171,15 @@ def _featurise_chunk(task: dict) -> dict:
         for start in range(0, len(waves), _LOGMEL_BATCH):
             batch = torch.from_numpy(np.stack(waves[start : start + _LOGMEL_BATCH]))
             feats[start : start + batch.shape[0]] = logmel(batch).numpy().astype(DTYPE)
+    # audio.load rejects the inputs known to overflow; this is the last guard that no inf/NaN
+    # (e.g. beyond float16's range) ever reaches training, which would fail naming no file.
+    finite = np.isfinite(feats).all(axis=(1, 2))
+    if not finite.all():
+        paths = dict(task["clips"])
+        skipped.extend((paths[pos], "log-mel features are not finite (inf or NaN)")
+                       for pos, good in zip(ok, finite) if not good)
+        ok = [pos for pos, good in zip(ok, finite) if good]
+        feats = feats[finite]
     with atomic_path(task["out"]) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, feats)

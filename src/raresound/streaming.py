@@ -49,10 +49,18 @@ def latency_bound(grid: WindowGrid, median: int = 1, min_gap: float = 0.0, chunk
 
 
 class StreamingDetector:
-    """push(samples at the model rate) -> newly confirmed events; finish() -> the rest."""
+    """push(samples at the model rate) -> newly confirmed events; finish() -> the rest.
 
-    def __init__(self, detector: WindowDetector):
+    `align` > 1 scores windows only in whole groups of `align` (until finish): with align = the
+    detector's batch, every network batch holds the same windows as in `WindowDetector.detect_wave`,
+    so scores are bit-identical to it (offline files use this). `keep_scores` keeps every window's
+    scores in `scores` (n_windows x L floats: small next to the audio)."""
+
+    def __init__(self, detector: WindowDetector, align: int = 1, keep_scores: bool = False):
         self.detector = detector
+        self.align = align
+        self.scores: list[np.ndarray] | None = [] if keep_scores else None
+        self.timings = {"features": 0.0, "network": 0.0}
         self.grid = g = detector.grid
         self._engine = detector.engine()
         # _wave[0] is global sample _wave_base; the signal is zero before sample 0.
@@ -87,6 +95,7 @@ class StreamingDetector:
         g = self.grid
         while (self._next_block + 1) * g.block_samples + g.context <= self._n:
             self._compute_block()
+        self._drop_used_samples()
         return self._score_ready(limit=None)
 
     def finish(self) -> list[DetectedEvent]:
@@ -108,11 +117,16 @@ class StreamingDetector:
         segment = self._wave[start : start + g.segment_samples]
         if segment.size < g.segment_samples:  # only at the end of the stream: zeros after it
             segment = np.pad(segment, (0, g.segment_samples - segment.size))
+        started = time.perf_counter()
         block = self.detector.frontend.block(segment)
+        self.timings["features"] += time.perf_counter() - started
         self._frames = torch.cat([self._frames, block])
         self.peak_frames = max(self.peak_frames, self._frames.shape[0])
         self._next_block += 1
-        keep_from = self._next_block * g.block_samples - g.context  # first sample the next block needs
+
+    def _drop_used_samples(self) -> None:
+        # Once per push, not per block: a long pushed chunk is then copied once, not once per block.
+        keep_from = self._next_block * self.grid.block_samples - self.grid.context  # first sample still needed
         drop = keep_from - self._wave_base
         if drop > 0:
             self._wave = self._wave[drop:].copy()
@@ -124,13 +138,20 @@ class StreamingDetector:
         last = (available - g.window_frames) // g.hop_frames  # last window whose frames all exist
         if limit is not None:
             last = min(last, limit - 1)
+        else:  # whole groups of `align` windows only
+            last = self._next_window - 1 + (last + 1 - self._next_window) // self.align * self.align
         events: list[DetectedEvent] = []
         if last < self._next_window:
             return events
         lo = self._next_window * g.hop_frames - self._frame_base
         span = self._frames[lo : lo + (last - self._next_window) * g.hop_frames + g.window_frames]
         windows = span.unfold(0, g.window_frames, g.hop_frames).transpose(1, 2)
-        for row in self.detector.score_windows(windows):
+        started = time.perf_counter()
+        scores = self.detector.score_windows(windows)
+        self.timings["network"] += time.perf_counter() - started
+        if self.scores is not None:
+            self.scores.append(scores)
+        for row in scores:
             events.extend(self._engine.push(row))
         self._next_window = last + 1
         drop = self._next_window * g.hop_frames - self._frame_base
@@ -151,11 +172,17 @@ class StreamSummary:
     peak_frames: int
 
 
+# A chunk is read whole before it is processed: larger ones only add latency (and memory, 1e12 s
+# asks for TBs); a minute is far beyond any useful read size.
+MAX_CHUNK_SECONDS = 60.0
+
+
 def check_stream_options(rate: int, chunk_seconds: float) -> None:
     if not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise ConfigError("--rate", f"must be an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {rate!r}")
-    if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds) and chunk_seconds > 0):
-        raise ConfigError("--chunk-seconds", f"must be a positive number, got {chunk_seconds!r}")
+    if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds)
+            and 0 < chunk_seconds <= MAX_CHUNK_SECONDS):
+        raise ConfigError("--chunk-seconds", f"must be a number in (0, {MAX_CHUNK_SECONDS:g}], got {chunk_seconds!r}")
 
 
 def run_pcm_stream(detector: WindowDetector, stream: BinaryIO, rate: int = 16000, chunk_seconds: float = 0.5,

@@ -94,7 +94,7 @@ def read_manifest(path: str | Path) -> list[ClipRecord]:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} in header")
     reader.fieldnames = header
     base = path.parent.absolute()
-    records = []
+    records, wheres = [], []
     for row in reader:
         where = f"{path}:{reader.line_num}"
         if None in row:  # more cells than header columns
@@ -112,7 +112,26 @@ def read_manifest(path: str | Path) -> list[ClipRecord]:
         )
         _check_record(rec, where)
         records.append(rec)
+        wheres.append(where)
+    check_leakage(records, wheres)
     return records
+
+
+def check_leakage(records: Sequence[ClipRecord], where: Sequence[str]) -> None:
+    """Reject a clip listed twice (it would count twice in training or evaluation) and an audio file
+    in two splits (test results would be measured on training audio). Rows of one file with
+    different onset/offset are distinct clips (segments of one recording) and stay allowed."""
+    seen: dict[tuple, int] = {}
+    split_of: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        first = split_of.setdefault(rec.path, i)
+        if records[first].split != rec.split:
+            raise DataError(f"{where[i]}: {rec.path} is in split '{rec.split}' and in '{records[first].split}' "
+                            f"({where[first]}); the same audio in two splits leaks between them")
+        key = (rec.path, rec.onset, rec.offset)
+        if key in seen:
+            raise DataError(f"{where[i]}: duplicate row for {rec.path} (already at {where[seen[key]]})")
+        seen[key] = i
 
 
 def _format_time(value: float | None) -> str:
@@ -137,6 +156,8 @@ def write_manifest(records: Iterable[ClipRecord], path: str | Path) -> None:
     buf = _stdio.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
+    records = list(records)
+    check_leakage(records, [f"{path}: record {i}" for i in range(len(records))])
     for i, rec in enumerate(records):
         _check_record(rec, f"{path}: record {i} ({rec.path})")
         writer.writerow([

@@ -71,7 +71,7 @@ def read_event_list(path: str | Path) -> list[Event]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read event list ({exc.strerror or exc})") from exc
     except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text, so not an event list") from None
+        raise DataError(f"{path}: not a text event list (binary or not UTF-8)") from None
     events: list[Event] = []
     first_content_line = True
     for lineno, line in enumerate(text.splitlines(), start=1):

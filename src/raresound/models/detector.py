@@ -63,9 +63,11 @@ class Detector(nn.Module):
         return self.cluster_layer.K
 
     def _backbone_device(self) -> torch.device:
-        # a parameter-free backbone (StatsPooling) has no weight to ask: it lives wherever its input is
+        # a parameter-free backbone (StatsPooling) has no weight to ask: it lives wherever its input is,
+        # so the head goes to the default device (the meta device while a bundle is being sized)
         p = next(self.backbone.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
+        default = getattr(torch, "get_default_device", lambda: torch.device("cpu"))  # torch >= 2.3
+        return p.device if p is not None else default()
 
     def attach_head(self, n_classes: int) -> DetectorHead:
         """(Re)create the head for the current head input size, e.g. after clustering set K."""

@@ -142,6 +142,8 @@ def _check_value(name: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(name, f"must be a number, got {value!r}")
+        if not math.isfinite(value):  # no field means anything by NaN or inf; they only poison training
+            raise ConfigError(name, f"must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -205,6 +207,36 @@ def _check_ranges(cfg: RecipeConfig) -> None:
         raise ConfigError("loss.background_fraction", "must be in (0, 1]")
     if not 0.0 <= cfg.loss.cb_beta < 1.0:
         raise ConfigError("loss.cb_beta", "must be in [0, 1)")
+    _check_bounds(cfg)
+
+
+# Upper bounds catch typos that would otherwise allocate without limit (hidden_size 1e7 is ~1.6 PB of
+# LSTM weights) or overflow a seed; they are far above any setting the recipes use (the paper: 128).
+# Bundles are held to the same hidden_size bound when loaded (raresound.bundle).
+MAX_HIDDEN_SIZE = 4096
+MAX_SEED = 2**32 - 1  # numpy's legacy seed range, the narrowest of the RNGs the seed reaches
+
+
+def _check_bounds(cfg: RecipeConfig) -> None:
+    t, m, loss = cfg.training, cfg.model, cfg.loss
+    checks = [
+        ("seed", cfg.seed <= MAX_SEED, f"must be between 0 and {MAX_SEED}, got {cfg.seed}"),
+        ("model.hidden_size", 1 <= m.hidden_size <= MAX_HIDDEN_SIZE,
+         f"must be between 1 and {MAX_HIDDEN_SIZE}, got {m.hidden_size}"),
+        ("model.dropout", 0.0 <= m.dropout < 1.0, f"must be in [0, 1), got {m.dropout}"),
+        ("training.weight_decay", t.weight_decay >= 0, f"must be >= 0, got {t.weight_decay}"),
+        ("training.max_train_batches", t.max_train_batches is None or t.max_train_batches >= 1,
+         f"must be >= 1 or null (all batches), got {t.max_train_batches}"),
+        ("loss.gamma", loss.gamma >= 0, f"must be >= 0, got {loss.gamma}"),
+        ("loss.focal_alpha", loss.focal_alpha is None or 0.0 <= loss.focal_alpha <= 1.0,
+         f"must be in [0, 1] or null, got {loss.focal_alpha}"),
+        ("loss.drw_beta", 0.0 <= loss.drw_beta < 1.0, f"must be in [0, 1), got {loss.drw_beta}"),
+        ("loss.ldam_scale", loss.ldam_scale > 0, f"must be > 0, got {loss.ldam_scale}"),
+        ("loss.ldam_max_margin", loss.ldam_max_margin >= 0, f"must be >= 0, got {loss.ldam_max_margin}"),
+    ]
+    for name, ok, reason in checks:
+        if not ok:
+            raise ConfigError(name, reason)
 
 
 def config_from_dict(data: dict | None) -> RecipeConfig:
@@ -220,6 +252,12 @@ def read_yaml(path: str | Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(str(path), "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a YAML config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not a text file (not UTF-8); expected a YAML config") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read config ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
@@ -239,7 +277,10 @@ def apply_overrides(data: dict, overrides: dict | None) -> dict:
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
     """Read a YAML recipe, apply dotted overrides ({'training.max_epochs': 3}), validate."""
-    return config_from_dict(apply_overrides(read_yaml(path), overrides))
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"must hold a YAML mapping of recipe fields, got a {type(data).__name__}")
+    return config_from_dict(apply_overrides(data, overrides))
 
 
 def _field_type(dotted: str) -> Any:

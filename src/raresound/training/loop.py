@@ -290,6 +290,13 @@ class Trainer:
             started = time.perf_counter()
             train_loss = self._train_epoch(net, stage, optimizer, epoch)
             val_loss, val_eer = self._validate(net, stage)
+            if stage.val_loader is not None and not math.isfinite(val_loss):
+                # Checked before anything is saved: "last" stays the previous (finite) epoch, and
+                # selection never falls back to the training loss of diverged weights.
+                raise TrainingError(
+                    f"stage '{stage.name}' epoch {epoch + 1}: validation loss is {val_loss} (non-finite); "
+                    f"the last good checkpoint is kept in {self.stage_dir / stage.name}"
+                )
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                    "seconds": round(time.perf_counter() - started, 3)}
             if val_eer is not None:
