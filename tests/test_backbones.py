@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from raresound.errors import ConfigError
+from raresound.errors import RaresoundError
 from raresound.models.backbones import LSTMBackbone, PaperCNN, build_backbone
 
 
@@ -26,11 +26,11 @@ def test_lstm_last_is_final_state_and_mean_pools_outputs():
 
 
 def test_lstm_rejects_bad_pooling_and_band_count():
-    with pytest.raises(ConfigError, match="model.pooling"):
+    with pytest.raises(ValueError, match="^pooling must be one of"):
         LSTMBackbone(pooling="attention")
-    with pytest.raises(ConfigError, match="model.time_pool"):
+    with pytest.raises(ValueError, match="^time_pool must be"):
         LSTMBackbone(time_pool=0)
-    with pytest.raises(ConfigError, match="64"):
+    with pytest.raises(ValueError, match="64"):
         LSTMBackbone()(torch.randn(1, 10, 40))
 
 
@@ -73,11 +73,11 @@ def test_cnn_other_configured_length():
 
 
 def test_cnn_clear_errors_on_bad_lengths():
-    with pytest.raises(ConfigError, match="1000 frames"):
+    with pytest.raises(ValueError, match="1000 frames"):
         PaperCNN()(torch.randn(1, 900, 64))
-    with pytest.raises(ConfigError, match="at least 500 frames"):
+    with pytest.raises(ValueError, match="at least 500 frames"):
         PaperCNN(n_frames=499)
-    with pytest.raises(ConfigError, match="at least 16 mel"):
+    with pytest.raises(ValueError, match="at least 16 mel"):
         PaperCNN(n_mels=8)
 
 
@@ -93,5 +93,7 @@ def test_cnn_channels_last_matches_default_layout():
 def test_build_backbone():
     assert isinstance(build_backbone("lstm", hidden_size=16), LSTMBackbone)
     assert build_backbone("cnn", n_frames=500).embedding_dim == 256
-    with pytest.raises(ConfigError, match="model.backbone"):
+    with pytest.raises(ValueError, match="^backbone 'resnet' is unknown") as err:
         build_backbone("resnet")
+    assert type(err.value).__module__ == "raresound.models.errors"  # a ValueError: models know no config fields
+    assert not isinstance(err.value, RaresoundError)

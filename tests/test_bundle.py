@@ -8,10 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from raresound.bundle import BUNDLE_JSON, WEIGHTS, Bundle, ModelSpec, build_model, load_bundle
+from raresound.bundle import BUNDLE_JSON, WEIGHTS, Bundle, load_bundle
 from raresound.cli import main
 from raresound.errors import DataError
 from raresound.features import FeatureConfig, Normalizer
+from raresound.models.factory import ModelSpec, build_model
 
 SPEC = ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 8}, n_classes=3)
 

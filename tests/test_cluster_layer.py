@@ -3,7 +3,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from raresound.errors import ConfigError
 from raresound.models.cluster_layer import ClusterLayer
 
 
@@ -38,9 +37,9 @@ def test_init_keeps_parameter_when_K_same_and_recreates_when_K_changes():
     assert layer.W is before
     layer.init_from_centroids(_centroids(5, 8), torch.tensor([0, 0, 1, 1, 2]))
     assert layer.K == 5 and layer.W is not before and layer.W.requires_grad
-    with pytest.raises(ConfigError, match="cluster_class"):
+    with pytest.raises(ValueError, match="cluster_class"):
         layer.init_from_centroids(_centroids(5, 8), torch.tensor([0, 1]))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError):
         layer.init_from_centroids(_centroids(5, 7), torch.tensor([0, 0, 1, 1, 2]))
 
 
@@ -60,5 +59,5 @@ def test_safetensors_round_trip_recovers_K(tmp_path):
 
 
 def test_bad_mode():
-    with pytest.raises(ConfigError, match="layer_mode"):
+    with pytest.raises(ValueError, match="^mode must be one of"):
         ClusterLayer(4, 2, mode="cosine")

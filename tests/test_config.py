@@ -111,7 +111,7 @@ def test_compare_suite_covers_every_method():
 
 
 def test_model_fields_reach_the_backbone():
-    from raresound.bundle import build_model
+    from raresound.models.factory import build_model
     from raresound.training.recipes import model_spec
 
     cfg = config_from_dict({"model": {"backbone": "cnn", "channels_last": True, "dropout": 0.1}})

@@ -19,11 +19,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from raresound.bundle import Bundle, ModelSpec, build_model
+from raresound.bundle import Bundle
 from raresound.detect import (DetectedEvent, EventTracker, FrontEnd, MedianFilter, WindowDetector, WindowGrid,
                               detect_files, output_names, parse_threshold_args, resolve_thresholds)
 from raresound.errors import ConfigError, DataError
 from raresound.features import FeatureConfig, LogMel, Normalizer
+from raresound.models.factory import ModelSpec, build_model
 
 TONE_HZ = 1000.0
 NOISE = 0.01

@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raresound.errors import ConfigError
 from raresound.models import ClusterLayer, Detector, LSTMBackbone
 
 
@@ -43,7 +42,7 @@ def test_headless_for_embedding_training_then_attach():
     assert not det.has_head
     out = det.outputs(torch.randn(2, 10, 8))
     assert out.e.shape == (2, 16) and out.h.shape == (2, 2) and out.logits is None
-    with pytest.raises(ConfigError, match="attach_head"):
+    with pytest.raises(ValueError, match="attach_head"):
         det(torch.randn(2, 10, 8))
     det.cluster_layer.init_from_centroids(F.normalize(torch.randn(7, 16), dim=1), torch.arange(7))
     det.attach_head(3)
@@ -59,9 +58,9 @@ def test_state_dict_with_other_K_loads():
 
 
 def test_bad_head_input():
-    with pytest.raises(ConfigError, match="needs a cluster layer"):
+    with pytest.raises(ValueError, match="needs a cluster layer"):
         _detector("v", K=None)
-    with pytest.raises(ConfigError, match="head_input"):
+    with pytest.raises(ValueError, match="head_input"):
         _detector("q")
 
 

@@ -7,11 +7,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from raresound.bundle import Bundle, ModelSpec, build_model, load_bundle
+from raresound.bundle import Bundle, load_bundle
 from raresound.cli import main
 from raresound.export import export_bundle
 from raresound.features import FeatureConfig, Normalizer
 from raresound.io import read_json
+from raresound.models.factory import ModelSpec, build_model
 from test_detect import _one_thread  # noqa: F401  (autouse: 1 torch thread, fast on a busy 2-core box)
 
 SPECS = {

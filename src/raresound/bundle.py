@@ -21,46 +21,13 @@ from safetensors.torch import load_file, save_file
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, Normalizer
 from raresound.io import atomic_path, read_json, write_json
-from raresound.losses.softmax_targets import softmax_event_scores
-from raresound.models.backbones import build_backbone
-from raresound.models.cluster_layer import ClusterLayer
 from raresound.models.detector import Detector
+# Re-exported: the factory lives in models/, `from raresound.bundle import build_model, ModelSpec` still works.
+from raresound.models.factory import ModelSpec, build_model, scores_from_logits  # noqa: F401
 from raresound.training.config import MAX_HIDDEN_SIZE
 
 BUNDLE_JSON = "bundle.json"
 WEIGHTS = "model.safetensors"
-
-
-@dataclass
-class ModelSpec:
-    backbone: str = "lstm"
-    backbone_kwargs: dict = field(default_factory=dict)
-    n_classes: int = 3  # L event classes (scores are always [B, L])
-    score: str = "sigmoid"  # "sigmoid": L outputs; "softmax": L+1 outputs, background last
-    cluster_k: Optional[int] = None  # None: no cluster layer
-    cluster_mode: str = "scaled"
-    cluster_alpha: float = 10.0
-    head_input: str = "e"
-
-    @property
-    def n_outputs(self) -> int:
-        return self.n_classes + 1 if self.score == "softmax" else self.n_classes
-
-
-def build_model(spec: ModelSpec, with_head: bool = True) -> Detector:
-    backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
-    layer = None
-    if spec.cluster_k is not None:
-        layer = ClusterLayer(backbone.embedding_dim, spec.cluster_k, mode=spec.cluster_mode, alpha=spec.cluster_alpha)
-    return Detector(backbone, n_classes=spec.n_outputs if with_head else None, cluster_layer=layer,
-                    head_input=spec.head_input)
-
-
-def scores_from_logits(logits: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """Per-event detection scores in [0, 1], shape [B, L], whatever the training method."""
-    if spec.score == "softmax":
-        return softmax_event_scores(logits.float())
-    return torch.sigmoid(logits.float())
 
 
 @dataclass
@@ -143,6 +110,7 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
         info = dict(meta.get("info") or {})
     except (RaresoundError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{meta_path}: {exc}") from None
+    _check_input_shape(spec, feature_config, meta_path)
     model = _build(spec, meta_path)
     model.load_state_dict(_read_weights(directory / WEIGHTS, model))
     model.to(device).eval()
@@ -228,6 +196,16 @@ def _build(spec: ModelSpec, where: Path) -> Detector:
         return build_model(spec)
     except (RaresoundError, TypeError, ValueError) as exc:
         raise DataError(f"{where}: spec does not build a model ({' '.join(str(exc).split())})") from None
+
+
+def _check_input_shape(spec: ModelSpec, config: FeatureConfig, where: Path) -> None:
+    """The network's input size is the features' (a mismatch would only surface as the model's own
+    ValueError at the first forward pass)."""
+    made = {"n_mels": config.n_mels, "n_frames": config.n_frames(config.clip_samples)}
+    for name, value in made.items():
+        declared = spec.backbone_kwargs.get(name, value)
+        if declared != value:
+            raise DataError(f"{where}: spec field {name} is {declared}, but the feature config makes {value}")
 
 
 def _read_weights(path: Path, model: Detector) -> dict:

@@ -61,9 +61,10 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from raresound.bundle import Bundle, scores_from_logits
+from raresound.bundle import Bundle
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, LogMel
+from raresound.models.factory import scores_from_logits
 
 # Feature blocks hold at least this many frames (0.5 s at a 10 ms hop): fewer LogMel calls offline;
 # in streaming a block is computed once its samples have arrived, so this bounds the added latency.

@@ -11,16 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from raresound.errors import ConfigError
+from raresound.models.errors import ParameterError
 
 LSTM_POOLINGS = ("max", "mean", "last")
 
 
 def _check_features(x: Tensor, n_mels: int, who: str) -> None:
     if x.dim() != 3 or x.shape[-1] != n_mels:
-        raise ConfigError(
-            "model.n_mels",
-            f"{who} expects features [batch, frames, {n_mels}], got shape {tuple(x.shape)}",
+        raise ParameterError(
+            "n_mels",
+            f"mismatch: {who} expects features [batch, frames, {n_mels}], got shape {tuple(x.shape)}",
         )
 
 
@@ -41,9 +41,9 @@ class LSTMBackbone(nn.Module):
                  normalize: bool = True, time_pool: int = 1):
         super().__init__()
         if pooling not in LSTM_POOLINGS:
-            raise ConfigError("model.pooling", f"must be one of {LSTM_POOLINGS}, got {pooling!r}")
+            raise ParameterError("pooling", f"must be one of {LSTM_POOLINGS}, got {pooling!r}")
         if not isinstance(time_pool, int) or time_pool < 1:
-            raise ConfigError("model.time_pool", f"must be an integer >= 1, got {time_pool!r}")
+            raise ParameterError("time_pool", f"must be an integer >= 1, got {time_pool!r}")
         self.n_mels = n_mels
         self.pooling = pooling
         self.normalize = normalize
@@ -84,11 +84,11 @@ class PaperCNN(nn.Module):
         out_frames = n_frames // self.POOL1[0] // self.POOL2[0]
         out_bands = n_mels // self.POOL1[1] // self.POOL2[1]
         if out_frames < 1:
-            raise ConfigError("model.n_frames",
-                              f"PaperCNN needs at least 500 frames (pools of 5 then 100), got {n_frames}")
+            raise ParameterError("n_frames",
+                                 f"too small: PaperCNN needs at least 500 frames (pools of 5 then 100), got {n_frames}")
         if out_bands < 1:
-            raise ConfigError("model.n_mels",
-                              f"PaperCNN needs at least 16 mel bands (pools of 4 then 4), got {n_mels}")
+            raise ParameterError("n_mels",
+                                 f"too small: PaperCNN needs at least 16 mel bands (pools of 4 then 4), got {n_mels}")
         self.n_mels = n_mels
         self.n_frames = n_frames
         self.normalize = normalize
@@ -112,9 +112,9 @@ class PaperCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_features(x, self.n_mels, "PaperCNN")
         if x.shape[1] != self.n_frames:
-            raise ConfigError(
-                "model.n_frames",
-                f"PaperCNN was built for {self.n_frames} frames per clip but got {x.shape[1]}; "
+            raise ParameterError(
+                "n_frames",
+                f"mismatch: PaperCNN was built for {self.n_frames} frames per clip but got {x.shape[1]}; "
                 f"crop/pad clips to {self.n_frames} frames or build it with n_frames={x.shape[1]}",
             )
         x = x.unsqueeze(1)
@@ -167,5 +167,5 @@ BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN, "stats": StatsPooling}
 def build_backbone(name: str, **kwargs) -> nn.Module:
     """Build a backbone by name ("lstm", "cnn", or "stats" for the probe); kwargs go to its constructor."""
     if name not in BACKBONES:
-        raise ConfigError("model.backbone", f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+        raise ParameterError("backbone", f"{name!r} is unknown; choose one of {sorted(BACKBONES)}")
     return BACKBONES[name](**kwargs)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from raresound.errors import ConfigError
+from raresound.models.errors import ParameterError
 
 DEFAULT_ALPHA = 10.0
 MODES = ("scaled", "fixed")
@@ -36,9 +36,9 @@ class ClusterLayer(nn.Module):
     def __init__(self, dim: int, K: int, mode: str = "scaled", alpha: float = DEFAULT_ALPHA):
         super().__init__()
         if mode not in MODES:
-            raise ConfigError("proposed.layer_mode", f"must be one of {MODES}, got {mode!r}")
+            raise ParameterError("mode", f"must be one of {MODES}, got {mode!r}")
         if K < 1 or dim < 1:
-            raise ConfigError("model.clusters", f"need dim >= 1 and K >= 1, got dim={dim}, K={K}")
+            raise ParameterError("K", f"and dim must be >= 1, got dim={dim}, K={K}")
         self.dim = dim
         self.mode = mode
         self.register_buffer("alpha", torch.tensor(float(alpha)))
@@ -67,11 +67,11 @@ class ClusterLayer(nn.Module):
         centroids = torch.as_tensor(centroids)
         cluster_class = torch.as_tensor(cluster_class, dtype=torch.long)
         if centroids.dim() != 2 or centroids.shape[1] != self.dim:
-            raise ConfigError("model.clusters",
-                              f"centroids must be [K, {self.dim}], got {tuple(centroids.shape)}")
+            raise ParameterError("centroids",
+                                 f"must be [K, {self.dim}], got {tuple(centroids.shape)}")
         if cluster_class.shape != (centroids.shape[0],):
-            raise ConfigError("model.clusters",
-                              f"cluster_class must be [{centroids.shape[0]}], got {tuple(cluster_class.shape)}")
+            raise ParameterError("cluster_class",
+                                 f"must be [{centroids.shape[0]}], got {tuple(cluster_class.shape)}")
         if alpha is not None:
             self.alpha.fill_(float(alpha))
         scale = self.alpha if self.mode == "scaled" else 1.0

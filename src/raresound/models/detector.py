@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from raresound.errors import ConfigError
+from raresound.models.errors import ParameterError
 from raresound.models.cluster_layer import ClusterLayer
 from raresound.models.heads import DetectorHead
 
@@ -39,9 +39,9 @@ class Detector(nn.Module):
         if head_input is None:
             head_input = "e" if cluster_layer is None else "v"
         if head_input not in HEAD_INPUTS:
-            raise ConfigError("proposed.head_input", f"must be one of {HEAD_INPUTS}, got {head_input!r}")
+            raise ParameterError("head_input", f"must be one of {HEAD_INPUTS}, got {head_input!r}")
         if head_input != "e" and cluster_layer is None:
-            raise ConfigError("proposed.head_input", f"{head_input!r} needs a cluster layer; use 'e'")
+            raise ParameterError("head_input", f"{head_input!r} needs a cluster layer; use 'e'")
         self.backbone = backbone
         self.cluster_layer = cluster_layer
         self.head_input = "z" if head_input == "h" else head_input
@@ -49,8 +49,8 @@ class Detector(nn.Module):
         if head is None and n_classes is not None:
             self.attach_head(n_classes)
         elif head is not None and head.in_dim != self.head_in_dim:
-            raise ConfigError("model.head", f"head expects {head.in_dim} inputs, head_input "
-                                            f"{self.head_input!r} gives {self.head_in_dim}")
+            raise ParameterError("head", f"expects {head.in_dim} inputs, head_input "
+                                           f"{self.head_input!r} gives {self.head_in_dim}")
 
     @property
     def has_head(self) -> bool:
@@ -79,7 +79,7 @@ class Detector(nn.Module):
 
     def cluster_logits(self, x: Tensor) -> Tensor:
         if self.cluster_layer is None:
-            raise ConfigError("model.clusters", "this detector has no cluster layer")
+            raise ParameterError("cluster_layer", "is None: this detector has no cluster layer")
         return self.cluster_layer(self.embed(x))
 
     def outputs(self, x: Tensor) -> DetectorOutput:
@@ -99,7 +99,7 @@ class Detector(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.head is None:
-            raise ConfigError("model.n_classes", "detector has no head yet; call attach_head(n_classes)")
+            raise ParameterError("n_classes", "is None: detector has no head yet; call attach_head(n_classes)")
         return self.outputs(x).logits
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

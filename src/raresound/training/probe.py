@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from raresound.bundle import ModelSpec, build_model
+from raresound.models.factory import ModelSpec, build_model
 from raresound.errors import DataError
 from raresound.evaluation.eer import eer
 from raresound.io import write_json

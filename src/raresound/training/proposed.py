@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from raresound.bundle import ModelSpec, build_model
 from raresound.data.samplers import ClusterBalancedBatchSampler
 from raresound.clustering import ClusterResult, cluster_per_class, satisfies_constraint
 from raresound.io import write_json
@@ -30,8 +29,8 @@ from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
 from raresound.training.checkpoint import load_tensors, save_tensors
 from raresound.training.data import embed_dataset, label_vector_ids
-from raresound.training.recipes import (RecipeContext, all_parameters, detection_objective, detection_val_scores,
-                                        model_spec, register)
+from raresound.training.recipes import (RecipeContext, all_parameters, build_recipe_model, detection_objective,
+                                        detection_val_scores, model_spec, register)
 
 
 def train_embeddings(ctx: RecipeContext, model) -> torch.Tensor:
@@ -164,9 +163,10 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     use_lmle = cfg.method == "lmle" or p.embedding_loss == "lmle"
     prefix = "lmle" if use_lmle else "proposed"
     torch.manual_seed(cfg.seed)
-    spec = model_spec(cfg, len(ctx.classes), ctx.n_frames, ctx.n_mels)
-    spec.cluster_k, spec.cluster_mode, spec.cluster_alpha, spec.head_input = 1, p.layer_mode, p.alpha, p.head_input
-    model = build_model(spec, with_head=False)
+    # one cluster until the first clustering sets K (the layer adopts it)
+    spec = model_spec(cfg, len(ctx.classes), ctx.n_frames, ctx.n_mels).with_clusters(1, p.layer_mode, p.alpha,
+                                                                                      p.head_input)
+    model = build_recipe_model(spec, with_head=False)
     trainer = ctx.trainer(model)
 
     class_ids, vocabulary = label_vector_ids(ctx.data.train_targets)
@@ -211,9 +211,8 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
         result = cluster_round(ctx, model, p.n_iter + 1, class_ids, emb)
         model.cluster_layer.init_from_centroids(result.centroids, result.cluster_class, alpha=p.alpha)
 
-    spec.cluster_k = model.cluster_layer.K
-    spec.head_input = p.head_input
-    model.head_input = "z" if p.head_input == "h" else p.head_input
+    # the bundles' spec: the model as trained, with the K of the last clustering
+    spec = spec.with_clusters(model.cluster_layer.K, p.layer_mode, p.alpha, p.head_input)
     torch.manual_seed(cfg.seed)
     model.attach_head(len(ctx.classes))
     weighted_bce = ClassWeightedBCE(torch.as_tensor(ctx.data.class_counts())).to(ctx.device)

@@ -19,11 +19,13 @@ import numpy as np
 import torch
 import yaml
 
-from raresound.bundle import Bundle, ModelSpec, build_model, keep_calibration, scores_from_logits
+from raresound.bundle import Bundle, keep_calibration
 from raresound.errors import BusyError, ConfigError
 from raresound.export import sync_exports
 from raresound.io import dir_lock, remove_stale_temps, write_json, write_text
 from raresound.losses.weighted_bce import ClassWeightedBCE
+from raresound.models.errors import ParameterError
+from raresound.models.factory import ModelSpec, build_model, scores_from_logits
 from raresound.training import distributed as dist
 from raresound.training.config import RecipeConfig
 from raresound.training.curves import report_learning, write_learning_curves
@@ -51,6 +53,20 @@ def model_spec(cfg: RecipeConfig, n_classes: int, n_frames: int, n_mels: int, sc
         kwargs = {"n_mels": n_mels, "n_frames": n_frames, "normalize": m.normalize, "dropout": m.dropout,
                   "channels_last": m.channels_last}
     return ModelSpec(backbone=m.backbone, backbone_kwargs=kwargs, n_classes=n_classes, score=score)
+
+
+# The recipe field behind each model parameter; the others (n_mels, n_frames: the store's) are named model.<name>.
+MODEL_FIELDS = {"mode": "proposed.layer_mode", "head_input": "proposed.head_input", "K": "model.clusters",
+                "centroids": "model.clusters", "cluster_class": "model.clusters", "cluster_layer": "model.clusters",
+                "head": "model.head"}
+
+
+def build_recipe_model(spec: ModelSpec, with_head: bool = True):
+    """`build_model` for a recipe: a bad model parameter is a ConfigError naming the recipe field."""
+    try:
+        return build_model(spec, with_head=with_head)
+    except ParameterError as exc:
+        raise ConfigError(MODEL_FIELDS.get(exc.parameter, f"model.{exc.parameter}"), exc.reason) from None
 
 
 class RecipeContext:
@@ -152,7 +168,7 @@ def train_detector(ctx: RecipeContext, name: str, loss_fn, score: str = "sigmoid
     """Baseline and the single-stage competitors: backbone + head, one loss, early stopping."""
     torch.manual_seed(ctx.cfg.seed)
     spec = model_spec(ctx.cfg, len(ctx.classes), ctx.n_frames, ctx.n_mels, score=score)
-    model = build_model(spec)
+    model = build_recipe_model(spec)
     loss_fn = loss_fn.to(ctx.device)
     trainer = ctx.trainer(model)
     trainer.fit(ctx.stage(name, detection_objective(loss_fn), all_parameters, ctx.cfg.training.max_epochs,
