@@ -209,7 +209,7 @@ def test_planted_events_are_found_within_one_hop(p0):
     # p0 = 0.05: positive once 0.2 s of the 2 s tone is inside the 4 s window; p0 = 0.475: only when
     # 1.9 s of it is (nearly contained). Either way onsets/offsets are within one hop.
     detector = WindowDetector(planted_bundle(p0=p0), hop=0.5)
-    result = detector.detect_wave(planted_wave(40.0, PLANTED), "f.wav")
+    result = detector.detect_wave(planted_wave(40.0, PLANTED), SR, "f.wav")
     assert result.scores.shape == (detector.grid.n_windows(40 * SR), 2)
     assert [e.event_label for e in result.events] == ["tone"] * 3
     for e, (a, b) in zip(result.events, PLANTED):
@@ -221,7 +221,7 @@ def test_planted_events_are_found_within_one_hop(p0):
 def test_default_ten_second_window_finds_events_within_one_hop():
     bundle = planted_bundle(clip_seconds=10.0, p0=0.05)
     events = [(12.4, 14.9), (31.25, 33.0)]
-    result = WindowDetector(bundle, hop=1.0).detect_wave(planted_wave(45.0, events, seed=5), "long.wav")
+    result = WindowDetector(bundle, hop=1.0).detect_wave(planted_wave(45.0, events, seed=5), SR, "long.wav")
     assert result.scores.shape[0] == 36  # starts 0..35 s
     assert len(result.events) == 2
     for e, (a, b) in zip(result.events, events):
@@ -242,10 +242,35 @@ def test_file_shorter_than_a_window_is_padded_not_rejected(tmp_path):
 def test_batch_size_does_not_change_results():
     bundle = planted_bundle()
     wave = planted_wave(20.0, [(5.3, 7.3)])
-    a = WindowDetector(bundle, hop=0.5, batch=1).detect_wave(wave)
-    b = WindowDetector(bundle, hop=0.5, batch=64).detect_wave(wave)
+    a = WindowDetector(bundle, hop=0.5, batch=1).detect_wave(wave, SR)
+    b = WindowDetector(bundle, hop=0.5, batch=64).detect_wave(wave, SR)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
     assert a.events == b.events
+
+
+def test_a_waveform_is_detected_at_its_own_sample_rate(tmp_path):
+    # 3 s of 44.1 kHz audio used to be taken for 8.27 s of 16 kHz audio (no rate was asked for)
+    detector = WindowDetector(planted_bundle(), hop=0.5)
+    wave = planted_wave(40.0, PLANTED, sr=44100)
+    result = detector.detect_wave(wave, 44100, "f.wav")
+    assert result.duration == 40.0 and result.scores.shape[0] == detector.grid.n_windows(40 * SR)
+    assert [e.event_label for e in result.events] == ["tone"] * 3
+    for e, (a, b) in zip(result.events, PLANTED):
+        assert abs(e.onset - a) < 0.5 and abs(e.offset - b) < 0.5, (e, a, b)
+    # resampled exactly as a 44.1 kHz file is
+    from raresound.audio import load
+
+    path = tmp_path / "f.wav"
+    sf.write(str(path), wave, 44100, subtype="FLOAT")
+    from_file = detector.detect_wave(load(path, sr=SR), SR, "f.wav")
+    np.testing.assert_array_equal(result.scores, from_file.scores)
+    assert result.events == from_file.events
+
+
+@pytest.mark.parametrize("sr", [None, "f.wav", 16000.0, True, 4000, 192_000])
+def test_a_waveform_without_a_usable_sample_rate_is_refused(sr):
+    with pytest.raises(DataError, match="x.wav: sample rate must be an integer between 8000 and 96000 Hz"):
+        WindowDetector(planted_bundle(), hop=0.5).detect_wave(planted_wave(5.0, []), sr, "x.wav")
 
 
 def test_unreadable_files_are_skipped_and_reported(tmp_path):
@@ -301,7 +326,7 @@ def test_files_are_read_in_blocks_with_results_equal_to_the_whole_file(tmp_path,
     path = tmp_path / "long.wav"
     sf.write(str(path), planted_wave(41.3, events, seed=4, sr=sr), sr, subtype="FLOAT")
     detector = WindowDetector(planted_bundle(), hop=0.5, median=3, batch=8)
-    whole = detector.detect_wave(load(path, sr=SR), "long.wav", str(path))  # the previous offline path
+    whole = detector.detect_wave(load(path, sr=SR), SR, "long.wav", str(path))  # the previous offline path
 
     requested = []
     real_read = sf.SoundFile.read

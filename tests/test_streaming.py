@@ -51,7 +51,7 @@ def _stream(detector, wave, seed, max_chunk=30000):
 def test_streaming_equals_offline_on_random_chunks(bundle, median, min_gap, seed):
     wave = planted_wave(31.23, EVENTS, seed=seed)
     detector = WindowDetector(bundle, hop=0.5, median=median, min_gap=min_gap)
-    offline = detector.detect_wave(wave)
+    offline = detector.detect_wave(wave, SR)
     streamed, windows, sd = _stream(detector, wave, seed)
     events = [e for e, _ in streamed]
     assert len(offline.events) >= 3

@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from raresound.errors import AudioError
+from raresound.errors import AudioError, DataError
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 96_000
@@ -82,9 +82,7 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
             raise AudioError(path, f"duration {duration} s gives zero samples at {sr} Hz")
 
     wave, source_rate = _decode(path, duration)
-    if source_rate != sr:
-        wave = soxr.resample(wave, source_rate, sr, quality=RESAMPLE_QUALITY)
-        wave = np.ascontiguousarray(wave, dtype=np.float32)
+    wave = resample(wave, source_rate, sr)
     if wave.size == 0:
         raise AudioError(path, f"no samples left after resampling {source_rate} Hz to {sr} Hz")
 
@@ -94,6 +92,25 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
     if n_target is not None and wave.size < n_target:
         wave = np.pad(wave, (0, n_target - wave.size))
     return wave
+
+
+def resample(wave: np.ndarray, rate: int, sr: int) -> np.ndarray:
+    """Mono float32 samples at `rate` Hz -> at `sr` Hz, as every file is resampled (soxr HQ)."""
+    if rate == sr:
+        return wave
+    return np.ascontiguousarray(soxr.resample(wave, rate, sr, quality=RESAMPLE_QUALITY), dtype=np.float32)
+
+
+def waveform(wave, rate: int, sr: int, where: str = "audio") -> np.ndarray:
+    """An in-memory mono waveform sampled at `rate` Hz -> float32 at `sr` Hz, resampled as files are.
+    DataError naming `where` for anything but a non-empty 1-D array, or a rate outside the accepted range."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or wave.size == 0:
+        raise DataError(f"{where}: expected a non-empty mono waveform, got shape {wave.shape}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DataError(f"{where}: sample rate must be an integer between {MIN_SAMPLE_RATE} and "
+                        f"{MAX_SAMPLE_RATE} Hz, got {rate!r}")
+    return resample(wave, int(rate), sr)
 
 
 def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:

@@ -433,12 +433,13 @@ class WindowDetector:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.concatenate(out)
 
-    def detect_wave(self, wave: np.ndarray, filename: str = "", path: str = "") -> FileDetection:
+    def detect_wave(self, wave: np.ndarray, sr: int, filename: str = "", path: str = "") -> FileDetection:
+        """Detect on a mono waveform sampled at `sr` Hz (resampled to the model's rate as files are)."""
+        from raresound.audio import waveform
+
         g = self.grid
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1 or wave.size == 0:
-            raise DataError(f"{path or filename or 'audio'}: expected a non-empty mono waveform, got shape {wave.shape}")
         t0 = time.perf_counter()
+        wave = waveform(wave, sr, g.sample_rate, path or filename or "audio")
         n_windows = g.n_windows(wave.size)
         frames = self.frontend.frames(wave, g.frames_needed(wave.size))
         t1 = time.perf_counter()
@@ -457,7 +458,7 @@ class WindowDetector:
                              {"features": t1 - t0, "network": t2 - t1, "events": t3 - t2})
 
     def detect_file(self, path: str | Path, filename: str | None = None) -> FileDetection:
-        """`detect_wave(audio.load(path))` in memory bounded whatever the file's length: the file is
+        """`detect_wave(audio.load(path), sample_rate)` in memory bounded whatever the file's length: the file is
         decoded block by block (`audio.read_blocks`, same samples) into the streaming pipeline, whose
         windows are scored in the same batches as `detect_wave` (align = batch), so features, scores
         and events are bit-identical to it."""
