@@ -31,7 +31,7 @@ from raresound.training import distributed as dist
 from raresound.training.checkpoint import load_tensors, save_tensors
 from raresound.training.data import embed_dataset, label_vector_ids
 from raresound.training.recipes import (RecipeContext, all_parameters, detection_objective, detection_val_scores,
-                                        model_spec, register)
+                                        model_spec)
 
 
 def train_embeddings(ctx: RecipeContext, model) -> torch.Tensor:
@@ -157,8 +157,6 @@ def _head_params(model):
     return list(model.head.parameters())
 
 
-@register("proposed")
-@register("lmle")
 def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     cfg, p = ctx.cfg, ctx.cfg.proposed
     use_lmle = cfg.method == "lmle" or p.embedding_loss == "lmle"
