@@ -28,7 +28,7 @@ def train_focal(ctx: RecipeContext) -> dict[str, Path]:
 def train_class_balanced(ctx: RecipeContext) -> dict[str, Path]:
     loss = ctx.cfg.loss
     fn = ClassBalancedLoss(class_counts_with_background(ctx), beta=loss.cb_beta, base=loss.cb_base, gamma=loss.gamma)
-    return {"cb": train_detector(ctx, "cb", fn, score="softmax" if loss.cb_base == "softmax" else "sigmoid")}
+    return {"cb": train_detector(ctx, "cb", fn, score=fn.outputs)}
 
 
 def train_ldam_drw(ctx: RecipeContext) -> dict[str, Path]:

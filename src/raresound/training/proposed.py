@@ -25,7 +25,9 @@ from raresound.bundle import ModelSpec, build_model
 from raresound.data.samplers import ClusterBalancedBatchSampler
 from raresound.clustering import ClusterResult, cluster_per_class, satisfies_constraint
 from raresound.io import write_json
+from raresound.losses.lmle import TripleHeaderHingeLoss
 from raresound.losses.thce import TripleHeaderCrossEntropy
+from raresound.miners.quintuplets import build_quintuplets, partner_indices
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
 from raresound.training.algorithm1 import (cluster_objective, embedding_parameters, layer_parameters,
@@ -87,8 +89,6 @@ def thce_objectives(ctx: RecipeContext, result: ClusterResult, val_class_ids: to
 
 
 def lmle_objective(ctx: RecipeContext, emb: torch.Tensor, result: ClusterResult, class_ids: np.ndarray):
-    from raresound.losses.lmle import TripleHeaderHingeLoss, build_quintuplets, partner_indices
-
     quintuplets = build_quintuplets(emb, torch.as_tensor(class_ids), result.assignments.cpu())
     hinge = TripleHeaderHingeLoss(tuple(ctx.cfg.proposed.lmle_margins))
     dataset = ctx.data.train
