@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from raresound.losses.lmle import TripleHeaderHingeLoss, build_quintuplets, partner_indices
+from raresound.losses.lmle import TripleHeaderHingeLoss
+from raresound.miners.quintuplets import build_quintuplets, partner_indices
 
 # 8 points on a line: (x, class, cluster)
 LINE = [(0, 0, 0), (1, 0, 0), (3, 0, 1), (4, 0, 1), (10, 1, 2), (12, 1, 2), (20, 1, 3), (30, 2, 4)]

@@ -39,46 +39,17 @@ import yaml
 
 from raresound.errors import ConfigError, DataError
 from raresound.io import read_json, write_json, write_text
+# Rows of the paper's tables (a method contributes the models it trains), labels, loss fields read:
+# declared once per method in training/methods.py.
+from raresound.training.methods import (LOSS_FIELDS_READ, METHOD_MODELS, MODEL_LABELS,  # noqa: F401
+                                        PROPOSED_READERS, REFERENCE_MODELS, method_of_model, model_label)
 
 BACKGROUND = "background"
 SPLITS = ("train", "val", "test")
 
-# Rows of the paper's tables, in order; a method contributes the models it trains.
-METHOD_MODELS = {
-    "baseline": ["baseline"],
-    "proposed": ["proposed1", "proposed2"],
-    "lmle": ["lmle1", "lmle2"],
-    "focal": ["focal"],
-    "cb": ["cb"],
-    "ldam-drw": ["ldam-drw"],
-    "logit-adjust": ["logit-adjust"],
-    "resample": ["resample"],
-    "probe": ["probe"],
-}
-MODEL_LABELS = {
-    "baseline": "Baseline (class-weighted BCE)",
-    "proposed1": "Proposed1 (head only)",
-    "proposed2": "Proposed2 (fine-tuned)",
-    "lmle1": "LMLE embedding + head",
-    "lmle2": "LMLE embedding, fine-tuned",
-    "focal": "Focal loss",
-    "cb": "Class-balanced loss",
-    "ldam-drw": "LDAM-DRW",
-    "logit-adjust": "Logit adjustment",
-    "resample": "Resampling (background undersampling)",
-    "probe": "probe (reference)",
-}
-
 # Overall EER above which the claim section warns that the detectors are near chance (50 %).
 CHANCE_WARNING = 0.40
 
-# Which competitor reads which `loss.*` field (for the report's schedule table).
-LOSS_FIELDS_READ = {
-    "gamma": ("focal", "cb"), "focal_alpha": ("focal",), "cb_beta": ("cb",), "cb_base": ("cb",),
-    "ldam_max_margin": ("ldam-drw",), "ldam_scale": ("ldam-drw",), "drw_start_epoch": ("ldam-drw",),
-    "drw_beta": ("ldam-drw",), "tau": ("logit-adjust",), "resample_mode": ("resample",),
-    "background_fraction": ("resample",),
-}
 # The only recipe fields the reference probe reads (it has no backbone and no epochs).
 PROBE_FIELDS_READ = ("data.", "training.batch_size", "training.device")
 
@@ -170,7 +141,7 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
     """Validate a reproduce config mapping (unknown keys and bad values -> ConfigError)."""
     from raresound.data.ratio import parse_ratio
     from raresound.data.sources import IMPORTERS
-    from raresound.training.config import METHODS
+    from raresound.training.methods import METHODS
 
     raw = _section(ReproduceConfig, raw, "")
     cfg = ReproduceConfig()
@@ -623,17 +594,24 @@ def overall_intervals(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str
     return intervals
 
 
+def cell_label(cfg: ReproduceConfig, backbone: str, ratio: str, model: str) -> str:
+    """Table label of `model` as the grid trains it (a label may name a config field, e.g. the
+    resampling mode); a model no method of the grid produces keeps its default label."""
+    method = method_of_model(model)
+    if method is None or method.name not in cfg.grid.methods:
+        return model_label(model)
+    return model_label(model, cell_recipe(cfg, Cell(backbone, ratio, method.name, cfg.grid.seeds[0])))
+
+
 def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict, intervals: dict | None = None) -> str:
     classes = list(cfg.data.classes)
-    from raresound.training.config import REFERENCE_METHODS
-
     paper = PAPER_OVERALL.get((backbone, ratio), {})
     intervals = intervals or {}
     ci = int(round(100 * float(cfg.bootstrap["ci"])))
     header = ["method", *classes, "overall", f"overall {ci}% CI", "seeds", "paper overall (AudioSet)"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     order = [m for method in cfg.grid.methods for m in METHOD_MODELS[method]]
-    order.sort(key=lambda m: m in REFERENCE_METHODS)  # reference rows last, below the detectors
+    order.sort(key=lambda m: m in REFERENCE_MODELS)  # reference rows last, below the detectors
     for model in order:
         if model not in models:
             continue
@@ -642,7 +620,7 @@ def main_table(cfg: ReproduceConfig, backbone: str, ratio: str, models: dict, in
         ref = f"{paper[model]:.1f}" if model in paper else "—"
         low, high = intervals.get(model, (None, None))
         interval = f"[{100 * low:.1f}, {100 * high:.1f}]" if low is not None else "—"
-        lines.append("| " + " | ".join([MODEL_LABELS.get(model, model), *cells_, fmt_mean_std(e["overall"]),
+        lines.append("| " + " | ".join([cell_label(cfg, backbone, ratio, model), *cells_, fmt_mean_std(e["overall"]),
                                         interval, str(len(e["seeds"])), ref]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -720,7 +698,7 @@ def schedule_diff(cfg: ReproduceConfig) -> list[tuple[str, str, Any, Any]]:
                 continue
             if value == default.get(key):
                 continue
-            if key.startswith("proposed.") and cell.method not in ("proposed", "lmle"):
+            if key.startswith("proposed.") and cell.method not in PROPOSED_READERS:
                 continue  # not read by this method
             if key.startswith("loss.") and cell.method not in LOSS_FIELDS_READ.get(key[5:], ()):
                 continue
@@ -978,7 +956,7 @@ def _schedule_section(cfg: ReproduceConfig, out: Path) -> list[str]:
                   "when `max_epochs` stopped it (undertrained):", "",
                   "| model | cells | epochs run (mean) | still improving at the end |", "|---|---:|---:|---:|"]
         for model, c in conv.items():
-            lines.append(f"| {MODEL_LABELS.get(model, model)} | {c['cells']} | {c['mean_epochs']:.1f} | "
+            lines.append(f"| {cell_label(cfg, cfg.grid.backbones[0], cfg.grid.ratios[0], model)} | {c['cells']} | {c['mean_epochs']:.1f} | "
                          f"{c['still_improving']} of {c['cells']} |")
         lines.append("")
     walls = []

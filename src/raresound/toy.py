@@ -49,6 +49,7 @@ from raresound.losses.thce import TripleHeaderCrossEntropy
 from raresound.models.backbones import LSTMBackbone
 from raresound.models.cluster_layer import DEFAULT_ALPHA, ClusterLayer
 from raresound.models.detector import Detector
+from raresound.training.algorithm1 import cluster_objective, embedding_parameters, layer_parameters, run_rounds
 from raresound.training.loop import Stage, Trainer
 
 DIM = 20
@@ -187,13 +188,6 @@ def plot_round(path, emb: np.ndarray, classes: np.ndarray, assignments: np.ndarr
 
 
 # ----------------------------------------------------------------------------------- algorithm 1
-def _thce_objective(loss: TripleHeaderCrossEntropy, assignments: torch.Tensor):
-    def objective(net, batch):
-        x, _, idx = batch
-        return loss(net(x, output="cluster"), assignments[idx])
-    return objective
-
-
 @contextlib.contextmanager
 def _single_thread():
     """The 3-unit LSTM is far too small to gain from intra-op threads, and on a busy machine
@@ -251,25 +245,25 @@ def _run_toy(out_dir, seed: int, n_rounds: int, progress: bool, overrides: dict)
     plot_round(out / "round_0.png", emb.numpy(), y_tr, None, None, None,
                f"toy: untrained 3-unit LSTM, 1-NN acc {rounds[0]['knn1_accuracy']:.3f}")
 
-    for r in range(1, cfg.n_rounds + 1):
-        t0 = time.perf_counter()
-        # 1. embed + cluster each class (K_c = floor(I_c / min I))
-        emb = embed(model, xs_tr)
-        result = cluster_per_class(emb, y_tr_t, seed=cfg.seed + r)
-        # 2. cluster layer from the centroids
-        model.cluster_layer.init_from_centroids(result.centroids, result.cluster_class, alpha=cfg.alpha)
+    started_round = [0.0]
+
+    def cluster(r: int, emb: torch.Tensor) -> ClusterResult:
+        # 1. embed + cluster each class (K_c = floor(I_c / min I)); 2. (run_rounds) layer from centroids
+        started_round[0] = time.perf_counter()
+        return cluster_per_class(emb, y_tr_t, seed=cfg.seed + r)
+
+    def train_round(r: int, result: ClusterResult, emb: torch.Tensor) -> None:
         loss = TripleHeaderCrossEntropy(result.cluster_class, beta=cfg.beta, beta_prime=cfg.beta_prime)
-        objective = _thce_objective(loss, result.assignments)
+        objective = cluster_objective(loss, result.assignments)
         # 3. cluster layer only, 4. end to end
         if cfg.layer_epochs:
-            trainer.fit(Stage(f"round{r}-layer", objective, lambda m: [m.cluster_layer.W], loader,
+            trainer.fit(Stage(f"round{r}-layer", objective, layer_parameters, loader,
                               max_epochs=cfg.layer_epochs, patience=None, keep_best=False, lr=cfg.lr))
         if cfg.e2e_epochs:
-            trainer.fit(Stage(f"round{r}-e2e", objective,
-                              lambda m: list(m.backbone.parameters()) + [m.cluster_layer.W], loader,
+            trainer.fit(Stage(f"round{r}-e2e", objective, embedding_parameters, loader,
                               max_epochs=cfg.e2e_epochs, patience=None, keep_best=False, lr=cfg.lr))
 
-        emb = embed(model, xs_tr)
+    def after_round(r: int, result: ClusterResult, emb: torch.Tensor) -> None:
         columns = F.normalize(model.cluster_layer.W.detach().t(), dim=1)
         learned = ClusterResult(columns, result.assignments, result.cluster_class, result.sizes,
                                 result.k_per_class)
@@ -286,7 +280,7 @@ def _run_toy(out_dir, seed: int, n_rounds: int, progress: bool, overrides: dict)
             "large_class_submodes": submode_agreement(result.assignments.numpy()[large], mode_tr[large]),
             "final_train_loss": {name: res.history[-1]["train_loss"] if res.history else None
                                  for name, res in trainer.results.items() if name.startswith(f"round{r}-")},
-            "seconds": round(time.perf_counter() - t0, 2),
+            "seconds": round(time.perf_counter() - started_round[0], 2),
             "png": f"round_{r}.png",
         }
         rounds.append(row)
@@ -294,6 +288,10 @@ def _run_toy(out_dir, seed: int, n_rounds: int, progress: bool, overrides: dict)
                    result.cluster_class.numpy(), columns.numpy(),
                    f"toy round {r}: 1-NN acc {row['knn1_accuracy']:.3f}, "
                    f"Eq 3 {row['eq3_fraction_learned_columns']:.3f}, sizes {row['cluster_sizes']}")
+
+    # The round-0 embeddings are those of the untrained model, as clustered in round 1.
+    run_rounds(model, cfg.n_rounds, cfg.alpha, cluster=cluster, train_round=train_round,
+               embed=lambda: embed(model, xs_tr), after_round=after_round, emb=emb)
 
     report = {
         "config": asdict(cfg),

@@ -21,7 +21,7 @@ def compare_runs(runs, split: str, out: str | Path, only_class: str | None = Non
     from raresound.errors import DataError
     from raresound.evaluation import eer_intervals, eer_table_markdown, plot_scored_det, write_eer_report
     from raresound.scoring import load_eval, load_scores
-    from raresound.training.config import REFERENCE_METHODS
+    from raresound.training.methods import REFERENCE_MODELS
 
     results, scored, classes = {}, {}, None
     for run in runs:
@@ -29,7 +29,7 @@ def compare_runs(runs, split: str, out: str | Path, only_class: str | None = Non
             key = model if len(runs) == 1 else f"{Path(run).name}/{model}"
             if key in results:
                 key = f"{run}/{model}"
-            if model in REFERENCE_METHODS:  # a yardstick beside the detectors, not a competitor
+            if model in REFERENCE_MODELS:  # a yardstick beside the detectors, not a competitor
                 key = f"{key} (reference)"
             classes = classes or res["classes"]
             if res["classes"] != classes:

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss, as_float
-from raresound.losses.focal import sigmoid_focal_terms
+from raresound.losses.base import DetectionLoss, as_float
+from raresound.losses.focal import FocalLoss
 from raresound.losses.softmax_targets import as_class_index, to_single_label
 
 BASES = ("bce", "focal", "softmax")
@@ -41,8 +41,47 @@ def effective_number_weights(class_counts, beta: float) -> Tensor:
     return (weights / weights.sum() * counts.numel()).float()
 
 
-class ClassBalancedLoss(Loss):
-    """`ClassBalancedLoss(class_counts [L+1], beta, base, gamma)(logits, targets) -> scalar`.
+class SoftmaxCrossEntropy(DetectionLoss):
+    """Plain softmax cross-entropy over L+1 outputs (background last): the "softmax" base of CB."""
+
+    outputs = "softmax"
+
+    def per_sample(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return F.cross_entropy(as_float(logits), as_class_index(targets, logits.shape[1]), reduction="none")
+
+
+class ClassBalanced(DetectionLoss):
+    """`ClassBalanced(loss, class_counts [L+1], beta)(logits, targets) -> scalar`: any detection
+    loss, each sample's value weighted by its class's effective-number weight (background = L).
+
+    e.g. `ClassBalanced(FocalLoss(gamma=2.0, alpha=None), counts, beta=0.999)`. The wrapped loss's
+    own reduction is not used (this wrapper reduces).
+    """
+
+    def __init__(self, loss: DetectionLoss, class_counts, beta: float = 0.999, reduction: str = "mean"):
+        super().__init__(reduction)
+        if not isinstance(loss, DetectionLoss):
+            raise ValueError(f"ClassBalanced wraps a detection loss, got {type(loss).__name__}")
+        self.loss = loss
+        self.outputs = loss.outputs
+        self.beta = float(beta)
+        self.register_buffer("class_weights", effective_number_weights(class_counts, beta))
+
+    def per_sample(self, logits: Tensor, targets: Tensor) -> Tensor:
+        n_classes = self.class_weights.numel()
+        if self.outputs == "softmax":
+            labels = as_class_index(targets, n_classes)
+        else:
+            if logits.shape[1] != n_classes - 1:
+                raise DataError(f"sigmoid logits have {logits.shape[1]} columns, expected L = {n_classes - 1}")
+            labels = to_single_label(targets)
+        values = self.loss.per_sample(logits, targets)
+        return values * self.class_weights.to(values.dtype)[labels]
+
+
+class ClassBalancedLoss(ClassBalanced):
+    """`ClassBalancedLoss(class_counts [L+1], beta, base, gamma)(logits, targets) -> scalar`: the
+    config form of `ClassBalanced`, naming its base loss by `loss.cb_base`.
 
     base "bce"/"focal": logits [B, L] (sigmoid); base "softmax": logits [B, L+1].
     targets: multi-hot [B, L] (or class indices [B] for "softmax").
@@ -51,24 +90,11 @@ class ClassBalancedLoss(Loss):
 
     def __init__(self, class_counts, beta: float = 0.999, base: str = "bce", gamma: float = 2.0,
                  reduction: str = "mean"):
-        super().__init__(reduction)
         if base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        # "bce" is focal with gamma 0 and no alpha: exactly BCE summed over the classes
+        loss = SoftmaxCrossEntropy() if base == "softmax" else FocalLoss(gamma=gamma if base == "focal" else 0.0,
+                                                                        alpha=None)
+        super().__init__(loss, class_counts, beta=beta, reduction=reduction)
         self.base = base
         self.gamma = float(gamma)
-        self.beta = float(beta)
-        self.register_buffer("class_weights", effective_number_weights(class_counts, beta))
-
-    def per_sample(self, logits: Tensor, targets: Tensor) -> Tensor:
-        logits = as_float(logits)
-        n_classes = self.class_weights.numel()
-        if self.base == "softmax":
-            labels = as_class_index(targets, n_classes)
-            values = F.cross_entropy(logits, labels, reduction="none")
-        else:
-            if logits.shape[1] != n_classes - 1:
-                raise DataError(f"sigmoid logits have {logits.shape[1]} columns, expected L = {n_classes - 1}")
-            labels = to_single_label(targets)
-            gamma = self.gamma if self.base == "focal" else 0.0
-            values = sigmoid_focal_terms(logits, targets, gamma, None).sum(dim=1)
-        return values * self.class_weights.to(values.dtype)[labels]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from raresound.losses.base import Loss, as_float
+from raresound.losses.base import DetectionLoss, as_float
 
 
 def sigmoid_focal_terms(logits: Tensor, targets: Tensor, gamma: float, alpha: float | None) -> Tensor:
@@ -29,7 +29,7 @@ def sigmoid_focal_terms(logits: Tensor, targets: Tensor, gamma: float, alpha: fl
     return ce
 
 
-class FocalLoss(Loss):
+class FocalLoss(DetectionLoss):
     """`FocalLoss(gamma, alpha)(logits [B, L], targets [B, L] multi-hot) -> scalar`.
 
     alpha = 0.25, gamma = 2 are the defaults of Lin et al. (Sec. 5.1 / Table 1a).

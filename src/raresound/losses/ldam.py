@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss
+from raresound.losses.base import DetectionLoss
 from raresound.losses.class_balanced import effective_number_weights
 from raresound.losses.softmax_targets import softmax_inputs
 
@@ -42,12 +42,14 @@ def drw_weights(class_counts, epoch: int, drw_start_epoch: int, beta: float = 0.
     return effective_number_weights(class_counts, beta)
 
 
-class LDAMLoss(Loss):
+class LDAMLoss(DetectionLoss):
     """`LDAMLoss(class_counts [L+1], max_margin, scale, weight)(logits [B, L+1], targets) -> scalar`.
 
     targets: multi-hot [B, L] or class indices [B]. `weight` (per-class, [L+1]) may be reassigned
     each epoch, e.g. `loss.weight = drw_weights(counts, epoch, 160)`.
     """
+
+    outputs = "softmax"
 
     def __init__(self, class_counts, max_margin: float = 0.5, scale: float = 30.0, weight: Tensor | None = None,
                  reduction: str = "mean"):

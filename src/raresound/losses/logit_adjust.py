@@ -15,16 +15,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss
+from raresound.losses.base import DetectionLoss
 from raresound.losses.softmax_targets import softmax_inputs
 
 
-class LogitAdjustedLoss(Loss):
+class LogitAdjustedLoss(DetectionLoss):
     """`LogitAdjustedLoss(class_priors [L+1], tau)(logits [B, L+1], targets) -> scalar`.
 
     class_priors are normalised to sum to 1, so raw class counts are accepted too.
     targets: multi-hot [B, L] or class indices [B].
     """
+
+    outputs = "softmax"
 
     def __init__(self, class_priors, tau: float = 1.0, reduction: str = "mean"):
         super().__init__(reduction)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from raresound.losses.base import Loss, as_float
+from raresound.losses.base import ClusterLoss, as_float
 
 
-class TripleHeaderCrossEntropy(Loss):
+class TripleHeaderCrossEntropy(ClusterLoss):
     """`TripleHeaderCrossEntropy(cluster_class [K])(h [B, K], cluster_idx [B]) -> scalar`.
 
     `h` is normally the ClusterLayer output, already alpha-scaled in both layer modes, so
@@ -71,7 +71,6 @@ class TripleHeaderCrossEntropy(Loss):
         # -log softmax(z)_own, via logsumexp for stability
         return torch.logsumexp(z, dim=1) - z.gather(1, cluster_idx[:, None]).squeeze(1)
 
-    def forward(self, h: Tensor, cluster_idx: Tensor) -> Tensor:
-        cluster_idx = cluster_idx.to(device=h.device, dtype=torch.long)
-        weight = 1.0 / self.clusters_of_class[cluster_idx].to(as_float(h).dtype)
-        return self.reduce(self.per_sample(h, cluster_idx), weight)
+    def sample_weight(self, h: Tensor, cluster_idx: Tensor) -> Tensor:
+        """1 / w_k of each sample's own cluster."""
+        return 1.0 / self.clusters_of_class[cluster_idx].to(as_float(h).dtype)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from raresound.errors import DataError
-from raresound.losses.base import Loss, as_float
+from raresound.losses.base import DetectionLoss, as_float
 
 
 def class_weights(class_counts: Sequence[float] | Tensor) -> Tensor:
@@ -37,7 +37,7 @@ def class_weights(class_counts: Sequence[float] | Tensor) -> Tensor:
     return (counts.mean() / counts).float()
 
 
-class ClassWeightedBCE(Loss):
+class ClassWeightedBCE(DetectionLoss):
     """`ClassWeightedBCE(class_counts)(logits [B, L], targets [B, L]) -> scalar`, from logits."""
 
     def __init__(self, class_counts: Sequence[float] | Tensor, reduction: str = "mean"):

@@ -17,23 +17,20 @@ from raresound.losses.logit_adjust import LogitAdjustedLoss
 from raresound.losses.softmax_targets import to_single_label
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
-from raresound.training.recipes import RecipeContext, class_counts_with_background, register, train_detector
+from raresound.training.recipes import RecipeContext, class_counts_with_background, train_detector
 
 
-@register("focal")
 def train_focal(ctx: RecipeContext) -> dict[str, Path]:
     loss = ctx.cfg.loss
     return {"focal": train_detector(ctx, "focal", FocalLoss(gamma=loss.gamma, alpha=loss.focal_alpha))}
 
 
-@register("cb")
 def train_class_balanced(ctx: RecipeContext) -> dict[str, Path]:
     loss = ctx.cfg.loss
     fn = ClassBalancedLoss(class_counts_with_background(ctx), beta=loss.cb_beta, base=loss.cb_base, gamma=loss.gamma)
-    return {"cb": train_detector(ctx, "cb", fn, score="softmax" if loss.cb_base == "softmax" else "sigmoid")}
+    return {"cb": train_detector(ctx, "cb", fn, score=fn.outputs)}
 
 
-@register("ldam-drw")
 def train_ldam_drw(ctx: RecipeContext) -> dict[str, Path]:
     loss = ctx.cfg.loss
     counts = class_counts_with_background(ctx)
@@ -45,13 +42,11 @@ def train_ldam_drw(ctx: RecipeContext) -> dict[str, Path]:
     return {"ldam-drw": train_detector(ctx, "ldam-drw", fn, score="softmax", before_epoch=before_epoch)}
 
 
-@register("logit-adjust")
 def train_logit_adjusted(ctx: RecipeContext) -> dict[str, Path]:
     fn = LogitAdjustedLoss(class_counts_with_background(ctx), tau=ctx.cfg.loss.tau)
     return {"logit-adjust": train_detector(ctx, "logit-adjust", fn, score="softmax")}
 
 
-@register("resample")
 def train_resampled(ctx: RecipeContext) -> dict[str, Path]:
     """Re-balancing by data instead of by loss: plain (unweighted) BCE on re-sampled batches."""
     loss = ctx.cfg.loss

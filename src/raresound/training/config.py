@@ -18,10 +18,8 @@ from typing import Any, Literal, Optional
 import yaml
 
 from raresound.errors import ConfigError
-
-METHODS = ("baseline", "proposed", "lmle", "focal", "cb", "ldam-drw", "logit-adjust", "resample", "probe")
-# Methods that are yardsticks, not imbalance methods: tables show them as labelled reference rows.
-REFERENCE_METHODS = ("probe",)
+# Declared once in training/methods.py; reference methods are yardsticks shown as labelled rows.
+from raresound.training.methods import METHODS, REFERENCE_METHODS  # noqa: F401
 
 
 @dataclass

@@ -26,7 +26,7 @@ from raresound.evaluation.eer import eer
 from raresound.io import write_json
 from raresound.training import distributed as dist
 from raresound.training.data import embed_dataset
-from raresound.training.recipes import RecipeContext, register
+from raresound.training.recipes import RecipeContext
 
 # C (inverse L2 strength) is picked from this grid on val. Constants, not recipe fields: a new recipe
 # section would change every run's config.yaml and make `reproduce` refuse to resume older cells.
@@ -99,7 +99,6 @@ def pooled(ctx: RecipeContext, model, dataset) -> np.ndarray:
     return embed_dataset(model, dataset, ctx.cfg.training.batch_size, ctx.device)[0].double().numpy()
 
 
-@register("probe")
 def train_probe(ctx: RecipeContext) -> dict[str, Path]:
     started = time.perf_counter()
     spec = ModelSpec(backbone="stats", backbone_kwargs={"n_mels": ctx.n_mels}, n_classes=len(ctx.classes))

@@ -24,13 +24,17 @@ import torch
 from raresound.data.samplers import ClusterBalancedBatchSampler
 from raresound.clustering import ClusterResult, cluster_per_class, satisfies_constraint
 from raresound.io import write_json
+from raresound.losses.lmle import TripleHeaderHingeLoss
 from raresound.losses.thce import TripleHeaderCrossEntropy
+from raresound.miners.quintuplets import build_quintuplets, partner_indices
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.training import distributed as dist
+from raresound.training.algorithm1 import (cluster_objective, embedding_parameters, layer_parameters,
+                                            run_rounds)
 from raresound.training.checkpoint import load_tensors, save_tensors
 from raresound.training.data import embed_dataset, label_vector_ids
 from raresound.training.recipes import (RecipeContext, all_parameters, build_recipe_model, detection_objective,
-                                        detection_val_scores, model_spec, register)
+                                        detection_val_scores, model_spec)
 
 
 def train_embeddings(ctx: RecipeContext, model) -> torch.Tensor:
@@ -68,10 +72,6 @@ def thce_objectives(ctx: RecipeContext, result: ClusterResult, val_class_ids: to
     assignments = result.assignments.to(ctx.device)
     cluster_class = result.cluster_class.to(ctx.device)
 
-    def train_objective(net, batch):
-        x, _, idx = batch
-        return loss(net(x, output="cluster"), assignments[idx])
-
     def val_objective(net, batch):
         # Validation clips have no cluster: take the best-matching cluster of their own class.
         x, _, idx = batch
@@ -84,12 +84,10 @@ def thce_objectives(ctx: RecipeContext, result: ClusterResult, val_class_ids: to
         own = torch.where(cluster_class[None, :] == cls[:, None], h, torch.finfo(h.dtype).min)
         return loss(h, own.argmax(dim=1))
 
-    return train_objective, (val_objective if val_class_ids is not None else None)
+    return cluster_objective(loss, assignments), (val_objective if val_class_ids is not None else None)
 
 
 def lmle_objective(ctx: RecipeContext, emb: torch.Tensor, result: ClusterResult, class_ids: np.ndarray):
-    from raresound.losses.lmle import TripleHeaderHingeLoss, build_quintuplets, partner_indices
-
     quintuplets = build_quintuplets(emb, torch.as_tensor(class_ids), result.assignments.cpu())
     hinge = TripleHeaderHingeLoss(tuple(ctx.cfg.proposed.lmle_margins))
     dataset = ctx.data.train
@@ -144,20 +142,10 @@ def format_round(report: dict) -> str:
             f"({report['eq3_fraction_round_centroids']:.2f} against the round's centroids)")
 
 
-def _layer_params(model):
-    return [model.cluster_layer.W]
-
-
-def _embedding_params(model):
-    return list(model.backbone.parameters()) + [model.cluster_layer.W]
-
-
 def _head_params(model):
     return list(model.head.parameters())
 
 
-@register("proposed")
-@register("lmle")
 def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     cfg, p = ctx.cfg, ctx.cfg.proposed
     use_lmle = cfg.method == "lmle" or p.embedding_loss == "lmle"
@@ -175,12 +163,8 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
         val_ids = torch.as_tensor(label_vector_ids(ctx.data.val.targets, vocabulary)[0])
 
     reports = []
-    # Training-set embeddings of the current weights: computed once after each round and reused by
-    # that round's report, the next round's clustering and LMLE's quintuplet search.
-    emb = None
-    for r in range(1, p.n_iter + 1):
-        result = cluster_round(ctx, model, r, class_ids, emb)
-        model.cluster_layer.init_from_centroids(result.centroids, result.cluster_class, alpha=p.alpha)
+
+    def train_round(r: int, result: ClusterResult, emb: torch.Tensor | None) -> None:
         epochs = p.last_e2e_epochs if r == p.n_iter else p.e2e_epochs
         if use_lmle:
             if emb is None:
@@ -195,15 +179,22 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
         else:
             objective, val_objective = thce_objectives(ctx, result, val_ids)
             if p.layer_epochs > 0:
-                trainer.fit(ctx.stage(f"round{r}-layer", objective, _layer_params, p.layer_epochs, patience=None,
-                                      keep_best=False, val_objective=val_objective, with_val=val_ids is not None))
-            trainer.fit(ctx.stage(f"round{r}-e2e", objective, _embedding_params, epochs, patience=None,
+                trainer.fit(ctx.stage(f"round{r}-layer", objective, layer_parameters, p.layer_epochs,
+                                      patience=None, keep_best=False, val_objective=val_objective,
+                                      with_val=val_ids is not None))
+            trainer.fit(ctx.stage(f"round{r}-e2e", objective, embedding_parameters, epochs, patience=None,
                                   keep_best=False, val_objective=val_objective, with_val=val_ids is not None))
-        emb = train_embeddings(ctx, model)
+
+    def after_round(r: int, result: ClusterResult, emb: torch.Tensor) -> None:
         reports.append(round_report(model, emb, r, result, trainer))
         if dist.is_main():
             write_json(ctx.run_dir / "rounds.json", reports)
             print(format_round(reports[-1]), flush=True)
+
+    # Training-set embeddings of the current weights: computed once after each round and reused by
+    # that round's report, the next round's clustering and LMLE's quintuplet search.
+    emb = run_rounds(model, p.n_iter, p.alpha, cluster=lambda r, emb: cluster_round(ctx, model, r, class_ids, emb),
+                     train_round=train_round, embed=lambda: train_embeddings(ctx, model), after_round=after_round)
 
     if use_lmle:
         # LMLE trains no cluster layer: initialise it from the final embedding's clusters, so the

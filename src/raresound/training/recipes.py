@@ -5,7 +5,9 @@
   then Proposed1 (head only) and Proposed2 (end to end) with class-weighted BCE.
 - probe (reference, training/probe.py): no stages; pooled log-mel statistics + logistic regression.
 
-Every finished model is saved as a bundle under `RUN/models/<name>/`.
+Every finished model is saved as a bundle under `RUN/models/<name>/`. Which function trains which
+method is declared once in `training/methods.py` (the recipe modules import this harness; it
+looks their functions up by name from the registry, so nothing imports back).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.models.errors import ParameterError
 from raresound.models.factory import ModelSpec, build_model, scores_from_logits
 from raresound.training import distributed as dist
+from raresound.training import methods
 from raresound.training.config import RecipeConfig
 from raresound.training.curves import report_learning, write_learning_curves
 from raresound.training.fingerprint import check_run, fingerprint
@@ -187,29 +190,17 @@ def class_counts_with_background(ctx: RecipeContext) -> np.ndarray:
     return np.concatenate([targets.sum(axis=0), [(targets.sum(axis=1) == 0).sum()]])
 
 
-RECIPES: dict[str, Callable[[RecipeContext], dict[str, Path]]] = {"baseline": train_baseline}
-
-
-def register(name: str):
-    def wrap(fn):
-        RECIPES[name] = fn
-        return fn
-    return wrap
-
-
 def train(cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device: str | None = None) -> dict[str, Path]:
     """Train `cfg.method` on a feature store into `run_dir`; returns {model name: bundle dir}."""
-    # importing the method modules registers their recipes
-    from raresound.training import competitors, probe, proposed  # noqa: F401
-
-    if cfg.method not in RECIPES:
-        raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(RECIPES)})")
+    if cfg.method not in methods.BY_NAME:
+        raise ConfigError("method", f"no recipe for {cfg.method!r} (have {sorted(methods.METHODS)})")
+    recipe = methods.get(cfg.method).recipe_fn()
     with run_lock(run_dir):
         check_run(run_dir, cfg, store_dir)  # a run of another config or store: refused, nothing written
         if dist.is_main():
             remove_stale_temps(run_dir)
         ctx = RecipeContext(cfg, store_dir, run_dir, device)
-        bundles = RECIPES[cfg.method](ctx)
+        bundles = recipe(ctx)
         if dist.is_main():
             write_learning_curves(ctx.run_dir)
             report_learning(ctx.run_dir, bundles)
