@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from raresound.cli import main
-from test_bundle import make_bundle
-from test_recipes import make_store
+from helpers import make_bundle
+from helpers import make_store
 
 
 def one_line_error(capsys, argv, *expected):

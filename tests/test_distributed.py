@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from raresound.cli import main as cli_main
-from test_recipes import make_store
+from helpers import make_store
 
 RANKS = 2
 BASELINE = ["--method", "baseline", "--set", "training.max_epochs=2"]

@@ -16,7 +16,7 @@ from raresound.evaluation.eer import eer
 from raresound.io import read_json
 from raresound.models.backbones import StatsPooling, build_backbone
 from raresound.store import FeatureStore
-from test_recipes import make_store
+from helpers import make_store
 
 
 @pytest.fixture(scope="module")
