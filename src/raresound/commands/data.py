@@ -117,7 +117,7 @@ def _parse_counts(text: str | None) -> dict[str, int] | None:
 
 
 def _summary(manifest, classes=None) -> None:
-    from raresound.commands.info import format_summary
+    from raresound.data.summary import format_summary
     from raresound.data.manifest import read_manifest
 
     print(format_summary(read_manifest(manifest), classes))

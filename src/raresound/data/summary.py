@@ -1,5 +1,6 @@
-"""`raresound info MANIFEST`: clips per class and split, hours, sources, and each split's class
-ratio with its class names (`ratio train: dog=6 baby=1 gunshot=2 background=16`)."""
+"""Summary of a manifest: clips per class and split, hours, sources, and each split's class ratio
+with its class names (`ratio train: dog=6 baby=1 gunshot=2 background=16`); printed by
+`raresound info` and `raresound data`."""
 
 from __future__ import annotations
 
@@ -7,16 +8,6 @@ from collections import Counter, defaultdict
 from typing import Sequence
 
 SPLIT_ORDER = ("train", "val", "test")
-
-
-def register(sub) -> None:
-    p = sub.add_parser("info", help="summarise a manifest: clips per class and split, hours, ratio",
-                       description="Prints a table of clip counts per class (background = unlabelled clips) and "
-                                   "split, hours of audio, source recordings, and each split's class ratio.")
-    p.add_argument("manifest", help="manifest CSV")
-    p.add_argument("--classes", help="event class order, e.g. dog,baby,gunshot (default: order of first "
-                                     "appearance in the manifest); background is always last")
-    p.set_defaults(func=run)
 
 
 def class_order(records: Sequence, classes: Sequence[str] | None = None) -> list[str]:
@@ -78,13 +69,3 @@ def format_summary(records: Sequence, classes: Sequence[str] | None = None) -> s
     if not records:
         lines.append("(empty manifest)")
     return "\n".join(lines)
-
-
-def run(args) -> int:
-    from raresound.data.manifest import read_manifest
-    from raresound.data.ratio import parse_classes
-
-    classes = parse_classes(args.classes, "--classes") if args.classes else None
-    print(f"{args.manifest}")
-    print(format_summary(read_manifest(args.manifest), classes))
-    return 0
