@@ -62,6 +62,7 @@ def test_compare_rejects_pickled_scores(tmp_path, capsys):
     one_line_error(capsys, ["compare", str(tmp_path / "run"), "--out", str(tmp_path / "cmp")], "m.scores.npy")
 
 
+@pytest.mark.slow
 def test_detect_scores_to_dev_stdout_keep_the_link_and_the_redirected_output(tmp_path, bundle, wav):
     # The issue: a temp file was renamed over the /dev/stdout symlink. Run as a user would, with
     # stdout redirected to a file: events (printed) and scores (written via the link) both arrive.

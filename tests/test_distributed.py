@@ -25,6 +25,8 @@ from safetensors.torch import load_file, save_file
 from raresound.cli import main as cli_main
 from helpers import make_store
 
+pytestmark = pytest.mark.slow  # two-process DDP runs: the longest end-to-end tests
+
 RANKS = 2
 BASELINE = ["--method", "baseline", "--set", "training.max_epochs=2"]
 # round1-layer, round1-e2e, round2-layer: 1 epoch each; round2-e2e: 3 epochs; then heads, 1 epoch each

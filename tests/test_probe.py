@@ -102,6 +102,7 @@ def test_probe_without_val_split_uses_the_default_c(tmp_path):
     assert record["C"] == 1.0 and record["val_eer"] == {} and record["selected_on"].startswith("default")
 
 
+@pytest.mark.slow
 def test_compare_labels_the_probe_as_a_reference(run, tmp_path):
     from raresound.commands.compare import compare_runs
     from raresound.scoring import evaluate_run

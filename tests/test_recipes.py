@@ -81,6 +81,7 @@ def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, sc
     assert all(0.0 <= r["val_eer"] <= 1.0 for r in rows)
 
 
+@pytest.mark.slow
 def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
     assert train(config, store, tmp_path, "--method", "lmle", *TINY_PROPOSED, "--set", "proposed.last_e2e_epochs=1") == 0
     stages = json.loads((tmp_path / "stages" / "order.json").read_text())
@@ -90,6 +91,7 @@ def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
         assert scores.shape == (16, 2)
 
 
+@pytest.mark.slow
 def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert train(config, store, tmp_path, "--method", "proposed", *TINY_PROPOSED) == 0
     rounds = json.loads((tmp_path / "rounds.json").read_text())
@@ -114,6 +116,7 @@ def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert (tmp_path / "learning_curves.png").exists()
 
 
+@pytest.mark.slow
 def test_proposed_killed_mid_way_resumes_to_the_unbroken_weights(config, store, tmp_path, monkeypatch):
     from raresound.training import proposed
 

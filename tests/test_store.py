@@ -70,6 +70,7 @@ def test_store_content_equals_direct_logmel_and_bad_files_are_reported(dataset, 
     assert not (out / ".partial").exists()
 
 
+@pytest.mark.slow
 def test_parallel_build_is_byte_identical_to_serial(dataset, tmp_path):
     serial = build_store(dataset, tmp_path / "serial", CFG, workers=1, chunk_size=2, progress=False)
     parallel = build_store(dataset, tmp_path / "parallel", CFG, workers=2, chunk_size=2, progress=False)
@@ -108,6 +109,7 @@ def test_resume_after_injected_failure_is_byte_identical(dataset, tmp_path, monk
     assert _store_bytes(out) == _store_bytes(reference)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_byte_identical(dataset, tmp_path):
     reference = tmp_path / "reference"
     build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)
