@@ -18,8 +18,7 @@ import torch
 import raresound
 from raresound.errors import ConfigError, DataError
 from raresound.training.config import RecipeConfig, config_from_dict
-from test_detect import PLANTED, SR, planted_bundle, planted_wave
-from test_readme import README
+from helpers import PLANTED, README, SR, planted_bundle, planted_wave
 
 CLASSES = ("alarm", "knock")
 TONES = {"alarm": 1000.0, "knock": 3000.0}

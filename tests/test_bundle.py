@@ -8,21 +8,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from raresound.bundle import BUNDLE_JSON, WEIGHTS, Bundle, load_bundle
+from helpers import make_bundle
+from raresound.bundle import BUNDLE_JSON, WEIGHTS, load_bundle
 from raresound.cli import main
 from raresound.errors import DataError
-from raresound.features import FeatureConfig, Normalizer
-from raresound.models.factory import ModelSpec, build_model
-
-SPEC = ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 8}, n_classes=3)
-
-
-def make_bundle(path, spec=SPEC):
-    torch.manual_seed(0)
-    normalizer = Normalizer().fit(np.random.default_rng(0).normal(-5, 2, size=(2, 100, 64)))
-    Bundle(build_model(spec), spec, ["a", "b", "c"][: spec.n_classes], FeatureConfig(clip_seconds=1.0),
-           normalizer, {"a": 0.5, "b": 0.5, "c": 0.5}).save(path)
-    return path
 
 
 def edit_meta(path, change):

@@ -19,8 +19,9 @@ from raresound.evaluation import evaluate_scores
 from raresound.io import read_json, write_json
 from raresound.scoring import score_split
 from raresound.store import FeatureStore, build_store
-from test_detect import _one_thread  # noqa: F401  (autouse fixture)
-from test_detect import planted_bundle, planted_wave, write_wav
+from helpers import planted_bundle, planted_wave, write_wav
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # 1 torch thread: fast on a busy 2-core box
 
 N_POS, N_OTHER, N_NEG = 30, 6, 64
 

@@ -13,7 +13,7 @@ from raresound.cli import main
 from raresound.data.checks import MIN_POSITIVES, check_counts, check_records, count_labels, describe
 from raresound.data.manifest import ClipRecord, write_manifest
 from raresound.errors import DataError
-from test_recipes import make_store
+from helpers import make_store
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
 

@@ -7,12 +7,14 @@ import json
 import types
 
 import numpy as np
+import pytest
 
 from raresound.cli import main
 from raresound.evaluation.events import Event, read_event_list, write_event_list
 from raresound.io import read_json
-from test_detect import _one_thread  # noqa: F401  (autouse fixture)
-from test_detect import planted_wave, saved_planted_bundle, write_wav
+from helpers import planted_wave, saved_planted_bundle, write_wav
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # 1 torch thread: fast on a busy 2-core box
 
 EVENTS = {"a.wav": [(5.3, 7.3), (20.05, 22.05)], "b.wav": [(3.1, 4.6)]}
 

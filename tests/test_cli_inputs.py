@@ -15,8 +15,9 @@ import pytest
 from raresound.cli import main
 from raresound.data.manifest import ClipRecord, write_manifest
 from raresound.evaluation.events import Event, write_event_list
-from test_detect import _one_thread  # noqa: F401  (autouse fixture)
-from test_detect import planted_wave, saved_planted_bundle, write_wav
+from helpers import planted_wave, saved_planted_bundle, write_wav
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # 1 torch thread: fast on a busy 2-core box
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 EVENTS = {"a.wav": [(5.3, 7.3)], "b.wav": [(3.1, 4.6)]}

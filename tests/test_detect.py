@@ -19,75 +19,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from raresound.bundle import Bundle
+from helpers import PLANTED, SR, planted_bundle, planted_wave, write_wav
 from raresound.detect import (DetectedEvent, EventTracker, FrontEnd, MedianFilter, WindowDetector, WindowGrid,
                               detect_files, output_names, parse_threshold_args, resolve_thresholds)
 from raresound.errors import ConfigError, DataError
-from raresound.features import FeatureConfig, LogMel, Normalizer
+from raresound.features import FeatureConfig, LogMel
 from raresound.models.factory import ModelSpec, build_model
 
-TONE_HZ = 1000.0
-NOISE = 0.01
-TONE_AMP = 0.3
-PHI = math.tanh(1.0)
-SR = 16000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small per-block LogMel calls are much slower with intra-op threads on a busy 2-core machine.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def noise(n: int, seed: int) -> np.ndarray:
-    return (NOISE * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
-
-
-def planted_wave(seconds: float, events, seed: int = 0, amp: float = TONE_AMP, sr: int = SR) -> np.ndarray:
-    x = noise(int(round(seconds * sr)), seed)
-    t = np.arange(x.size) / sr
-    for a, b in events:
-        m = (t >= a) & (t < b)
-        x[m] += (amp * np.sin(2 * np.pi * TONE_HZ * t[m])).astype(np.float32)
-    return x
-
-
-def write_wav(path, wave, sr: int = SR):
-    sf.write(str(path), wave, sr, subtype="PCM_16")
-    return path
-
-
-def planted_bundle(clip_seconds: float = 4.0, p0: float = 0.05, alpha: float = 200.0, thresholds=None) -> Bundle:
-    """Bundle with classes ['tone', 'whistle']: tone score = sigmoid(alpha*2tanh(1)*(p - p0)), whistle ~ 0."""
-    cfg = FeatureConfig(clip_seconds=clip_seconds)
-    logmel = LogMel(cfg)
-    with torch.no_grad():
-        normalizer = Normalizer().fit(logmel(torch.from_numpy(noise(SR * 20, 123))).numpy())
-    fft_bin = int(round(TONE_HZ * cfg.n_fft / cfg.sample_rate))
-    band = int(np.argmax(logmel.mel_basis[fft_bin].numpy()))
-    spec = ModelSpec(backbone="lstm", n_classes=2,
-                     backbone_kwargs=dict(n_mels=cfg.n_mels, hidden_size=1, pooling="mean", normalize=False))
-    model = build_model(spec)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        lstm = model.backbone.lstm
-        lstm.weight_ih_l0[2, band] = 2.0  # gate rows: input, forget, cell, output
-        lstm.bias_ih_l0.copy_(torch.tensor([20.0, -20.0, -6.0, 20.0]))
-        model.head.linear.weight[0, 0] = alpha
-        model.head.linear.bias[0] = -alpha * PHI * (2 * p0 - 1)
-        model.head.linear.bias[1] = -10.0
-    thresholds = {"tone": 0.5, "whistle": 0.5} if thresholds is None else thresholds
-    return Bundle(model.eval(), spec, ["tone", "whistle"], cfg, normalizer, thresholds, {"test": "planted"})
-
-
-def saved_planted_bundle(directory, **kwargs) -> Bundle:
-    bundle = planted_bundle(**kwargs)
-    bundle.save(directory)
-    return bundle
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +140,6 @@ def test_min_gap_merges_events_of_a_class():
         EventTracker(g, ["x"], -1.0)
 
 
-PLANTED = [(5.3, 7.3), (20.05, 22.05), (33.7, 35.7)]
 
 
 @pytest.mark.parametrize("p0", [0.05, 0.475], ids=["fires-on-overlap", "fires-when-contained"])

@@ -23,7 +23,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from raresound.cli import main as cli_main
-from test_recipes import make_store
+from helpers import make_store
+
+pytestmark = pytest.mark.slow  # two-process DDP runs: the longest end-to-end tests
 
 RANKS = 2
 BASELINE = ["--method", "baseline", "--set", "training.max_epochs=2"]

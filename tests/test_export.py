@@ -13,7 +13,8 @@ from raresound.export import export_bundle
 from raresound.features import FeatureConfig, Normalizer
 from raresound.io import read_json
 from raresound.models.factory import ModelSpec, build_model
-from test_detect import _one_thread  # noqa: F401  (autouse: 1 torch thread, fast on a busy 2-core box)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # 1 torch thread: fast on a busy 2-core box
 
 SPECS = {
     "lstm": (1.0, ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 16}, n_classes=3)),

@@ -12,7 +12,7 @@ from raresound.errors import ConfigError, DataError
 from raresound.models.factory import ModelSpec, build_model
 from raresound.training.config import config_from_dict
 from raresound.training.recipes import build_recipe_model, model_spec
-from test_bundle import make_bundle
+from helpers import make_bundle
 
 
 def test_bundle_reexports_the_factory():

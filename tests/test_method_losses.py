@@ -28,7 +28,7 @@ from raresound.training import methods
 from raresound.training.config import RecipeConfig
 from raresound.training.recipes import train
 
-from test_recipes import make_store
+from helpers import make_store
 
 # make_store's default training split: alarm 12, knock 8, background 44 clips
 EVENT_COUNTS = [12.0, 8.0]

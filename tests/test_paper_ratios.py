@@ -12,7 +12,7 @@ import pytest
 from raresound.errors import ConfigError
 from raresound.training.config import config_from_dict, load_config, load_recipes
 from raresound.training.data import load_training_data
-from test_recipes import make_store
+from helpers import make_store
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STORE_CLASSES = ("baby", "dog", "gunshot")  # as a real store lists them: sorted

@@ -16,7 +16,7 @@ from raresound.evaluation.eer import eer
 from raresound.io import read_json
 from raresound.models.backbones import StatsPooling, build_backbone
 from raresound.store import FeatureStore
-from test_recipes import make_store
+from helpers import make_store
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,7 @@ def test_probe_without_val_split_uses_the_default_c(tmp_path):
     assert record["C"] == 1.0 and record["val_eer"] == {} and record["selected_on"].startswith("default")
 
 
+@pytest.mark.slow
 def test_compare_labels_the_probe_as_a_reference(run, tmp_path):
     from raresound.commands.compare import compare_runs
     from raresound.scoring import evaluate_run

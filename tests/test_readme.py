@@ -15,9 +15,7 @@ import torch
 
 from raresound.cli import main
 from raresound.evaluation.events import read_event_list
-from test_recipes import make_store
-
-README = Path(__file__).resolve().parents[1] / "README.md"
+from helpers import README, make_store
 
 
 def readme_commands(section: str = "## Use a trained detector") -> list[list[str]]:

@@ -3,81 +3,20 @@ killed proposed run reaches the unbroken run's weights, bad configs fail before 
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
-import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
 
-from raresound.data.manifest import ClipRecord, write_manifest
-from raresound.features import FeatureConfig
-from raresound.io import write_json
-
-CLASSES = ("alarm", "knock")
-
-
-def make_store(out: str | Path, counts=None, n_mels: int = 16, clip_seconds: float = 0.5, seed: int = 0,
-               classes=CLASSES, noise: float = 1.0, signal: float = 2.0) -> Path:
-    """A store written straight in the store format (meta.json, <split>.f16, <split>.index.csv):
-    background is noise, each class adds energy in its own mel bands, so the task is learnable
-    (with noise = signal = 0 every clip is the same silence: nothing can be learned)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    counts = counts or {"train": {"alarm": 12, "knock": 8, "": 44}, "val": {"alarm": 4, "knock": 4, "": 8}}
-    cfg = FeatureConfig(n_mels=n_mels, clip_seconds=clip_seconds)
-    n_frames = cfg.n_frames(cfg.clip_samples)
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, per_label in counts.items():
-        labels = [label for label, n in per_label.items() for _ in range(n)]
-        labels = [labels[i] for i in rng.permutation(len(labels))]
-        x = rng.normal(0.0, noise, size=(len(labels), n_frames, n_mels))
-        for i, label in enumerate(labels):
-            if label:
-                band = 2 + 6 * list(classes).index(label)
-                x[i, :, band:band + 3] += signal
-        x.astype(np.float16).tofile(out / f"{split}.f16")
-        records = [ClipRecord(f"clips/{split}-{i:04d}.wav", (label,) if label else (), split, f"src{i}",
-                              clip_seconds) for i, label in enumerate(labels)]
-        write_manifest(records, out / f"{split}.index.csv")
-        splits[split] = {"n": len(labels), "n_frames": n_frames, "n_mels": n_mels}
-    write_json(out / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": list(classes),
-                                   "splits": splits, "dtype": "float16"})
-    return out
-
-
-# ------------------------------------------------------------------------------------------ tests
-import json  # noqa: E402
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-
-from raresound.bundle import load_bundle  # noqa: E402
-from raresound.cli import main as cli_main  # noqa: E402
-from raresound.evaluation.eer import eer, mean_eer  # noqa: E402
-from raresound.store import FeatureStore  # noqa: E402
+from helpers import make_store, train
+from raresound.bundle import load_bundle
+from raresound.evaluation.eer import eer, mean_eer
+from raresound.store import FeatureStore
 
 TINY_PROPOSED = ["--set", "proposed.n_iter=2", "--set", "proposed.layer_epochs=1", "--set", "proposed.e2e_epochs=1",
                  "--set", "proposed.last_e2e_epochs=3", "--set", "proposed.head_epochs=2",
                  "--set", "proposed.finetune_epochs=1"]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_store(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cfg") / "recipe.yaml"
-    path.write_text("seed: 1\nmodel:\n  hidden_size: 8\ntraining:\n  batch_size: 16\n  patience: 3\n  device: cpu\n")
-    return path
-
-
-def train(config, store, out, *extra) -> int:
-    # one thread, as the store fixture set: `train` would otherwise take every usable core
-    return cli_main(["train", "--config", str(config), "--data", str(store), "--out", str(out), "--no-progress",
-                     "--threads", "1", *extra])
 
 
 def val_scores(bundle_dir, store):
@@ -142,6 +81,7 @@ def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, sc
     assert all(0.0 <= r["val_eer"] <= 1.0 for r in rows)
 
 
+@pytest.mark.slow
 def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
     assert train(config, store, tmp_path, "--method", "lmle", *TINY_PROPOSED, "--set", "proposed.last_e2e_epochs=1") == 0
     stages = json.loads((tmp_path / "stages" / "order.json").read_text())
@@ -151,6 +91,7 @@ def test_lmle_trains_through_rounds_and_heads(config, store, tmp_path):
         assert scores.shape == (16, 2)
 
 
+@pytest.mark.slow
 def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert train(config, store, tmp_path, "--method", "proposed", *TINY_PROPOSED) == 0
     rounds = json.loads((tmp_path / "rounds.json").read_text())
@@ -175,6 +116,7 @@ def test_proposed_runs_algorithm_1(config, store, tmp_path, capsys):
     assert (tmp_path / "learning_curves.png").exists()
 
 
+@pytest.mark.slow
 def test_proposed_killed_mid_way_resumes_to_the_unbroken_weights(config, store, tmp_path, monkeypatch):
     from raresound.training import proposed
 

@@ -169,10 +169,12 @@ def run_and_check(tmp_path: Path, data_root: Path, monkeypatch) -> None:
     assert read_json(cell / "eval/test/eer.json") == before
 
 
+@pytest.mark.slow
 def test_reproduce_on_generated_fixture(tmp_path, monkeypatch):
     run_and_check(tmp_path, make_esc50_fixture(tmp_path / "esc50"), monkeypatch)
 
 
+@pytest.mark.slow
 def test_reproduce_on_real_esc50_subset(tmp_path, monkeypatch):
     if not (SHARED / "esc50_subset.csv").is_file():
         pytest.skip(f"real ESC-50 subset not found at {SHARED}")

@@ -19,7 +19,7 @@ import torch
 from raresound.bundle import load_bundle
 from raresound.errors import BusyError, DataError, RunMismatchError
 from raresound.io import dir_lock, read_json
-from test_recipes import config, make_store, store, train  # noqa: F401  (fixtures)
+from helpers import make_store, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -171,7 +171,8 @@ def test_concurrent_train_is_refused_and_a_killed_owners_lock_and_temps_are_take
 def test_concurrent_features_is_refused_and_a_killed_builds_temps_are_removed(tmp_path, capsys):
     from raresound.cli import main
     from raresound.store import build_store
-    from test_store import CFG, _write_dataset
+    from helpers import DATASET_CFG as CFG
+    from helpers import write_dataset as _write_dataset
 
     data = tmp_path / "data"
     data.mkdir()

@@ -17,38 +17,14 @@ import soundfile as sf
 import torch
 
 import raresound.store as store_mod
+from helpers import DATASET_CFG as CFG
+from helpers import write_dataset as _write_dataset
 from raresound.audio import AudioWarning, load
 from raresound.errors import DataError
 from raresound.features import FeatureConfig, LogMel
 from raresound.store import FeatureStore, build_store
 
-CFG = FeatureConfig(clip_seconds=1.0)  # 100 frames: keeps the tests fast
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def _write_dataset(root: Path, n: int = 9, bad: bool = True) -> Path:
-    """Clips of varied rate/length/channels; labels so that 'gunshot' appears only in val."""
-    rng = np.random.default_rng(0)
-    rows = ["path,labels,split,source_id,duration,onset,offset"]
-    for i in range(n):
-        rate = (16000, 44100, 8000)[i % 3]
-        seconds = 0.6 + 0.2 * i  # some shorter than clip_seconds (padded), some longer (cropped)
-        x = rng.uniform(-0.4, 0.4, int(rate * seconds)).astype(np.float32)
-        if i % 4 == 1:
-            x = np.stack([x, 0.5 * x], axis=1)
-        sf.write(root / f"clip{i}.flac", x, rate)
-        split = "val" if i >= 6 else "train"
-        labels = "dog" if i % 2 == 0 else ""
-        if i == 7:
-            labels = "gunshot;dog"
-        rows.append(f"clip{i}.flac,{labels},{split},src{i},,,")
-    if bad:
-        (root / "broken.wav").write_text("not audio at all")
-        rows.insert(3, "broken.wav,baby,train,srcbad,,,")
-        rows.append("missing.flac,,val,srcmiss,,,")
-    manifest = root / "manifest.csv"
-    manifest.write_text("\n".join(rows) + "\n")
-    return manifest
 
 
 def _store_bytes(out: Path) -> dict[str, bytes]:
@@ -94,6 +70,7 @@ def test_store_content_equals_direct_logmel_and_bad_files_are_reported(dataset, 
     assert not (out / ".partial").exists()
 
 
+@pytest.mark.slow
 def test_parallel_build_is_byte_identical_to_serial(dataset, tmp_path):
     serial = build_store(dataset, tmp_path / "serial", CFG, workers=1, chunk_size=2, progress=False)
     parallel = build_store(dataset, tmp_path / "parallel", CFG, workers=2, chunk_size=2, progress=False)
@@ -132,6 +109,7 @@ def test_resume_after_injected_failure_is_byte_identical(dataset, tmp_path, monk
     assert _store_bytes(out) == _store_bytes(reference)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_byte_identical(dataset, tmp_path):
     reference = tmp_path / "reference"
     build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)

@@ -13,8 +13,9 @@ import torch
 from raresound.detect import WindowDetector
 from raresound.errors import ConfigError
 from raresound.streaming import StreamingDetector, latency_bound, run_pcm_stream
-from test_detect import _one_thread  # noqa: F401  (autouse fixture)
-from test_detect import SR, planted_bundle, planted_wave, write_wav
+from helpers import SR, planted_bundle, planted_wave, write_wav
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # 1 torch thread: fast on a busy 2-core box
 
 EVENTS = [(3.3, 5.3), (12.05, 13.55), (14.6, 15.6), (27.7, 29.2)]
 

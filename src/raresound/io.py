@@ -11,6 +11,8 @@ yet), so a link into a shared location keeps pointing there and never becomes a 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -19,7 +21,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from raresound.errors import BusyError, DataError, OutputError
 
@@ -115,6 +117,21 @@ def write_text(path: str | Path, text: str) -> None:
         return
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """CSV text: a header line then one line per row ("\n" line ends, csv quoting)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """The project's one CSV writer (atomic, like every write here): manifests, store reports,
+    import side files."""
+    write_text(path, csv_text(header, rows))
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io as _stdio
 import json
 import multiprocessing
 import os
@@ -44,7 +43,7 @@ from raresound.audio import load
 from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_manifest, write_manifest
 from raresound.errors import AudioError, DataError
 from raresound.features import FeatureConfig, LogMel
-from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_json, write_text
+from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_csv, write_json
 
 STORE_VERSION = 1
 DTYPE = np.float16
@@ -309,10 +308,10 @@ def _build_locked(out_dir: Path, manifest_path: Path, records, splits: dict, cla
         counts[name] = len(kept)
 
     report_path = out_dir / "report.csv"
-    write_text(report_path, _csv(("path", "reason"), skipped))
+    write_csv(report_path, ("path", "reason"), skipped)
     warnings_path = out_dir / "warnings.csv"
     if warned:
-        write_text(warnings_path, _csv(("path", "warning"), warned))
+        write_csv(warnings_path, ("path", "warning"), warned)
     elif warnings_path.exists():
         warnings_path.unlink()
     meta = {
@@ -428,14 +427,6 @@ def _assemble_split(path: Path, chunk_files: list[Path], n: int, n_frames: int, 
                 written += arr.shape[0]
         if written != n:
             raise DataError(f"{path}: assembled {written} clips, expected {n}")
-
-
-def _csv(header: tuple[str, ...], rows: list[tuple]) -> str:
-    buf = _stdio.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _progress_bar(enabled: bool, total: int, initial: int):

@@ -20,7 +20,7 @@ decided and no later window can merge into it (min_gap). In audio time it is pri
 after its reported offset (block = B frames = the feature block, <= max(hop, 0.5 s) rounded up to a
 whole hop; P = n_fft/2 rounded up to a frame = 20 ms by default), see `latency_bound`. Since the
 reported offset lies within one hop after the true one (for the two limiting detector behaviours of
-`raresound.detect`), that is at most one more hop after the event really ends; with the defaults
+`raresound.detection.postprocess`), that is at most one more hop after the event really ends; with the defaults
 (10 s window, 1 s hop, no median/min-gap, 0.5 s chunks) about 12.5 s. Events still open when the
 stream ends are printed at its end.
 """

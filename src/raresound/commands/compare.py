@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from raresound.evaluation.compare import compare_runs, compare_table
 
 
 def register(sub) -> None:
@@ -17,32 +17,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def compare_runs(runs, split: str, out: str | Path, only_class: str | None = None) -> dict:
-    from raresound.errors import DataError
-    from raresound.evaluation import eer_intervals, eer_table_markdown, plot_scored_det, write_eer_report
-    from raresound.scoring import load_eval, load_scores
-    from raresound.training.methods import REFERENCE_MODELS
-
-    results, scored, classes = {}, {}, None
-    for run in runs:
-        for model, res in load_eval(run, split).items():
-            key = model if len(runs) == 1 else f"{Path(run).name}/{model}"
-            if key in results:
-                key = f"{run}/{model}"
-            if model in REFERENCE_MODELS:  # a yardstick beside the detectors, not a competitor
-                key = f"{key} (reference)"
-            classes = classes or res["classes"]
-            if res["classes"] != classes:
-                raise DataError(f"{run}: classes {res['classes']} differ from {classes}")
-            scored[key] = load_scores(run, model, split)
-            results[key] = {**res, **eer_intervals(*scored[key], classes)}  # 1000 resamples, seed 0
-    write_eer_report(results, out, classes)
-    print(eer_table_markdown(results, classes))
-    plot_scored_det(scored, classes, Path(out) / "det.png", title=f"DET ({split})", only_class=only_class)
-    return results
-
-
 def run(args) -> int:
-    compare_runs(args.runs, args.split, args.out, args.only_class)
+    print(compare_table(compare_runs(args.runs, args.split, args.out, args.only_class)))
     print(f"written: {args.out}/ (eer.md, eer.json, det.png)")
     return 0

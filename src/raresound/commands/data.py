@@ -117,7 +117,7 @@ def _parse_counts(text: str | None) -> dict[str, int] | None:
 
 
 def _summary(manifest, classes=None) -> None:
-    from raresound.commands.info import format_summary
+    from raresound.data.summary import format_summary
     from raresound.data.manifest import read_manifest
 
     print(format_summary(read_manifest(manifest), classes))
@@ -161,7 +161,7 @@ def run_mix(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from raresound.data.manifest import write_manifest
     from raresound.data.sources import get_importer
-    from raresound.io import write_text
+    from raresound.io import write_csv
 
     options = {"label_map": args.label_map, "fractions": args.fractions, "seed": args.seed}
     if args.source != "dcase2017":
@@ -177,12 +177,12 @@ def run_import(args: argparse.Namespace) -> int:
     write_manifest(result.records, out)
     base = out.with_suffix("")
     if result.skipped:
-        write_text(f"{base}.skipped.csv", _csv(["path", "reason"], result.skipped))
+        write_csv(f"{base}.skipped.csv", ["path", "reason"], result.skipped)
         print(f"skipped {len(result.skipped)} clip(s); see {base}.skipped.csv")
     if result.metadata:
         columns = sorted({k for m in result.metadata.values() for k in m})
         rows = [[p, *(m.get(c, "") for c in columns)] for p, m in result.metadata.items()]
-        write_text(f"{base}.meta.csv", _csv(["path", *columns], rows))
+        write_csv(f"{base}.meta.csv", ["path", *columns], rows)
     _summary(out)
     print(f"written: {out}")
     return 0
@@ -206,17 +206,6 @@ def run_ratio(args: argparse.Namespace) -> int:
     _summary(args.out, list(ratio))
     print(f"written: {args.out}")
     return 0
-
-
-def _csv(header, rows) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _register_join(sub) -> None:

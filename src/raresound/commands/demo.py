@@ -82,11 +82,11 @@ def check_plan(records, recipes) -> None:
 
 
 def run(args) -> int:
-    from raresound.commands.compare import compare_runs
     from raresound.data.manifest import read_manifest
     from raresound.data.ratio import format_ratio, parse_ratio
     from raresound.data.synthetic import synthesize_dataset
     from raresound.errors import ConfigError
+    from raresound.evaluation.compare import compare_runs, compare_table
     from raresound.scoring import evaluate_run
     from raresound.store import build_store
     from raresound.training.config import REFERENCE_METHODS, load_recipes
@@ -128,6 +128,6 @@ def run(args) -> int:
         evaluate_run(run_dir, "test")
         runs.append(str(run_dir))
     step("test-split EER (lower is better):")
-    compare_runs(runs, "test", out / "compare")
+    print(compare_table(compare_runs(runs, "test", out / "compare")))
     step(f"done. DET plot: {out / 'compare' / 'det.png'}; runs: {', '.join(runs)}")
     return 0

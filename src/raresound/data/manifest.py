@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from raresound.errors import DataError
-from raresound.io import write_text
+from raresound.io import write_csv
 
 COLUMNS = ("path", "labels", "split", "source_id", "duration", "onset", "offset")
 REQUIRED_COLUMNS = ("path", "labels", "split", "source_id")
@@ -153,14 +153,12 @@ def write_manifest(records: Iterable[ClipRecord], path: str | Path) -> None:
     Relative in-memory paths are taken relative to the current directory."""
     path = Path(path)
     base = Path(os.path.normpath(path.parent.absolute()))
-    buf = _stdio.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
     records = list(records)
     check_leakage(records, [f"{path}: record {i}" for i in range(len(records))])
+    rows = []
     for i, rec in enumerate(records):
         _check_record(rec, f"{path}: record {i} ({rec.path})")
-        writer.writerow([
+        rows.append([
             _relative_if_under(rec.path, base),
             LABEL_SEP.join(rec.labels),
             rec.split,
@@ -169,7 +167,7 @@ def write_manifest(records: Iterable[ClipRecord], path: str | Path) -> None:
             _format_time(rec.onset),
             _format_time(rec.offset),
         ])
-    write_text(path, buf.getvalue())
+    write_csv(path, COLUMNS, rows)
 
 
 def class_names(records: Iterable[ClipRecord]) -> list[str]:

@@ -61,42 +61,59 @@ def _as_event(e) -> Event:
 # Event-list files
 
 
-def read_event_list(path: str | Path) -> list[Event]:
-    """Read a DCASE event list: one event per line, `filename<TAB>onset<TAB>offset<TAB>event_label`
-    (commas are accepted instead of tabs). A header line is skipped, as are blank lines and lines
-    holding only a filename (DCASE's way of listing a file without events)."""
+def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, float | None, str | None]]:
+    """The one DCASE event-list reader (evaluation here, the DCASE 2017 importer in
+    `data.sources.dcase2017`): (where, filename, onset, offset, label) per listed line, where
+    `where` is "path:line" and a file listed without events gives (where, filename, None, None, None).
+
+    Rules: UTF-8 text (a byte-order mark is ignored); blank lines and lines starting with `#` are
+    skipped; fields are separated by tabs when the line holds one, else by commas (CSV quoting
+    allowed), stripped, and trailing empty fields dropped (a line left with none is skipped); a
+    line whose first field is `filename` or `mixture_filename` is a header and skipped; a line
+    holding only a filename lists a file without events (DCASE's way); any other line has exactly
+    4 fields, filename, onset, offset, event_label, with finite numbers 0 <= onset <= offset.
+    Errors are DataErrors naming path:line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"{path}: cannot read event list ({exc.strerror or exc})") from exc
     except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text event list (binary or not UTF-8)") from None
-    events: list[Event] = []
-    first_content_line = True
+        raise DataError(f"{path}: not UTF-8 text, so not an event list") from None
+    rows: list[tuple[str, str, float | None, float | None, str | None]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        is_first, first_content_line = first_content_line, False
+        where = f"{path}:{lineno}"
         delimiter = "\t" if "\t" in line else ","
         fields = [f.strip() for f in next(csv.reader([line], delimiter=delimiter))]
         while fields and fields[-1] == "":
             fields.pop()
+        if not fields or fields[0].lower() in ("filename", "mixture_filename"):
+            continue
         if len(fields) == 1:
+            rows.append((where, fields[0], None, None, None))
             continue
         if len(fields) != 4:
-            raise DataError(f"{path}:{lineno}: expected 4 fields (filename, onset, offset, event_label), got {len(fields)}")
-        if is_first and tuple(f.lower() for f in fields) == HEADER:
-            continue
+            raise DataError(f"{where}: expected 4 fields (filename, onset, offset, event_label), got {len(fields)}")
         filename, onset_s, offset_s, label = fields
         try:
             onset, offset = float(onset_s), float(offset_s)
         except ValueError:
-            raise DataError(f"{path}:{lineno}: onset/offset must be numbers, got {onset_s!r}, {offset_s!r}") from None
-        if not (math.isfinite(onset) and math.isfinite(offset)) or offset < onset:
-            raise DataError(f"{path}:{lineno}: need finite onset <= offset, got {onset}, {offset}")
-        events.append(Event(filename, onset, offset, label))
-    return events
+            raise DataError(f"{where}: onset/offset must be numbers, got {onset_s!r}, {offset_s!r}") from None
+        if not (math.isfinite(onset) and math.isfinite(offset)) or onset < 0:
+            raise DataError(f"{where}: need finite 0 <= onset <= offset, got {onset}, {offset}")
+        if offset < onset:
+            raise DataError(f"{where}: offset {offset} is not after onset {onset} (need onset <= offset)")
+        rows.append((where, filename, onset, offset, label))
+    return rows
+
+
+def read_event_list(path: str | Path) -> list[Event]:
+    """The events of a DCASE event list, one per line `filename<TAB>onset<TAB>offset<TAB>event_label`
+    (rules: `read_event_rows`; files listed without events give none)."""
+    return [Event(name, onset, offset, label) for _, name, onset, offset, label in read_event_rows(path)
+            if label is not None]
 
 
 def write_event_list(events: Iterable, path: str | Path, header: bool = False) -> Path:

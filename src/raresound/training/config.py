@@ -1,7 +1,8 @@
 """Training recipes as validated YAML.
 
-Every section is a plain dataclass; `load_config` walks the YAML and rejects any unknown key or
-badly-typed value with a ConfigError naming the dotted field — before any work starts. Defaults are
+Every section is a plain dataclass; `load_config` walks the YAML (with `raresound.config_schema`, the
+validator reproduction grids use too) and rejects any unknown key or badly-typed value with a
+ConfigError naming the dotted field — before any work starts. Defaults are
 the paper's settings (Adam 1e-3, batch 64, patience 10, N_iter 5, 2 + 30/150 epochs, β=0, β'=5).
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from raresound.config_schema import build
 from raresound.errors import ConfigError
 # Declared once in training/methods.py; reference methods are yardsticks shown as labelled rows.
 from raresound.training.methods import METHODS, REFERENCE_METHODS  # noqa: F401
@@ -114,69 +116,6 @@ class RecipeConfig:
         return dataclasses.asdict(self)
 
 
-def _check_value(name: str, value: Any, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Literal:
-        choices = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
-        if value not in choices:
-            raise ConfigError(name, f"must be one of {list(choices)}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _check_value(name, value, inner[0])
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(name, f"must be true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(name, f"must be an integer, got {value!r}")
-        if value < 0:
-            raise ConfigError(name, f"must be >= 0, got {value}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(name, f"must be a number, got {value!r}")
-        if not math.isfinite(value):  # no field means anything by NaN or inf; they only poison training
-            raise ConfigError(name, f"must be a finite number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(name, f"must be a string, got {value!r}")
-        return value
-    if annotation is list or origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(name, f"must be a list, got {value!r}")
-        return value
-    return value
-
-
-def _build(cls: type, data: Any, prefix: str):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(prefix.rstrip(".") or "<root>", f"must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(known))})")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        name = f"{prefix}{f.name}"
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[f.name] = _build(hint, data[f.name], f"{name}.")
-        else:
-            kwargs[f.name] = _check_value(name, data[f.name], hint)
-    return cls(**kwargs)
-
-
 def _check_ranges(cfg: RecipeConfig) -> None:
     from raresound.data.ratio import parse_ratio
 
@@ -238,7 +177,7 @@ def _check_bounds(cfg: RecipeConfig) -> None:
 
 
 def config_from_dict(data: dict | None) -> RecipeConfig:
-    cfg = _build(RecipeConfig, data or {}, "")
+    cfg = build(RecipeConfig, data or {}, "")
     _check_ranges(cfg)
     return cfg
 

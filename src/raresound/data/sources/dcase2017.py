@@ -1,7 +1,8 @@
 """DCASE 2017 Task 2 (TUT Rare Sound Events 2017) mixture event lists.
 
 Accepted format: the `event_list_<set>_<class>.csv` files of the data set (found recursively under
-`root`, or given as `event_lists`): tab- (or comma-) separated, no header, one mixture per line,
+`root`, or given as `event_lists`), read by `evaluation.events.read_event_rows` (its rules; zero-length
+events are refused here): tab- (or comma-) separated, one mixture per line,
 
     mixture_devtest_gunshot_003_<hash>.wav<TAB>4.36<TAB>5.02<TAB>gunshot
     mixture_devtest_gunshot_004_<hash>.wav                      (no event: background only)
@@ -18,9 +19,10 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from raresound.data.manifest import SPLITS, parse_time
+from raresound.data.manifest import SPLITS
 from raresound.data.sources import AUDIO_EXTENSIONS, DEFAULT_FRACTIONS, Entry, ImportResult, finish, parse_label_map
 from raresound.errors import ConfigError, DataError
+from raresound.evaluation.events import read_event_rows
 
 DEFAULT_LABEL_MAP = {"babycry": "baby", "gunshot": "gunshot", "glassbreak": "glass"}
 SET_SPLITS = {"devtrain": "train", "devtest": "test", "evaltest": "test"}
@@ -32,33 +34,6 @@ def _split_hint(*names: str, default: str) -> str:
             if key in name:
                 return split
     return default
-
-
-def read_event_list(path: Path) -> list[tuple[str, str, float | None, float | None, str | None]]:
-    """(where, filename, onset, offset, label) per line; events need all of onset, offset, label."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read event list ({exc})") from None
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        cells = [c.strip() for c in (line.split("\t") if "\t" in line else line.split(","))]
-        where = f"{path}:{number}"
-        if cells[0] == "filename" or cells[0] == "mixture_filename":
-            continue  # tolerate a header line
-        if len(cells) == 1 or all(not c for c in cells[1:]):
-            rows.append((where, cells[0], None, None, None))
-        elif len(cells) == 4 and all(cells):
-            onset = parse_time(cells[1], "onset", where, required=True)
-            offset = parse_time(cells[2], "offset", where, required=True)
-            if offset <= onset:
-                raise DataError(f"{where}: offset {offset} is not after onset {onset}")
-            rows.append((where, cells[0], onset, offset, cells[3]))
-        else:
-            raise DataError(f"{where}: expected 'filename' or 'filename, onset, offset, event_label', got {len(cells)} fields")
-    return rows
 
 
 def import_dcase2017(root: str | Path, *, event_lists: Sequence[str | Path] | None = None,
@@ -74,7 +49,9 @@ def import_dcase2017(root: str | Path, *, event_lists: Sequence[str | Path] | No
     files = {p.name: p for p in sorted(root.rglob("*")) if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()}
     entries, skipped = [], []
     for event_list in lists:
-        for where, name, onset, offset, label in read_event_list(event_list):
+        for where, name, onset, offset, label in read_event_rows(event_list):
+            if label is not None and offset <= onset:  # a mixture's event has a length
+                raise DataError(f"{where}: offset {offset} is not after onset {onset}")
             if name not in files:
                 skipped.append((name, f"mixture audio not found under {root} (listed at {where})"))
                 continue
