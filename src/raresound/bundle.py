@@ -127,12 +127,13 @@ def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def saved_digest(directory: str | Path) -> str | None:
-    """The weights digest of a saved bundle (from bundle.json, or its weights for a bundle saved
-    before digests were recorded); None if there is no readable bundle."""
+def saved_digest(directory: str | Path, meta: dict | None = None) -> str | None:
+    """The weights digest of a saved bundle (from its bundle.json, `meta` if already read, or its
+    weights for a bundle saved before digests were recorded); None if there is no readable bundle."""
     directory = Path(directory)
     try:
-        digest = read_json(directory / BUNDLE_JSON).get("info", {}).get("weights_sha256")
+        meta = read_json(directory / BUNDLE_JSON) if meta is None else meta
+        digest = meta.get("info", {}).get("weights_sha256")
         return digest or weights_digest(load_file(str(directory / WEIGHTS)))
     except Exception:  # noqa: BLE001 - absent or unreadable: nothing to compare with
         return None
@@ -155,10 +156,9 @@ def keep_calibration(bundle: Bundle, directory: str | Path) -> None:
     if "exports" in info:
         bundle.info["exports"] = info["exports"]
     tensors = {k: v.detach().cpu() for k, v in bundle.model.state_dict().items()}
-    if saved_digest(directory) == weights_digest(tensors):
+    if saved_digest(directory, old) == weights_digest(tensors):
         bundle.thresholds = dict(old.get("thresholds", {}))
         bundle.info.update({k: info[k] for k in _CALIBRATION_INFO if k in info})
-
 
 
 def check_device(device: str | torch.device) -> torch.device:

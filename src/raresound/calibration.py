@@ -228,7 +228,7 @@ def calibrate(path: str | Path, target: Target | str, split: str = "val", model:
     """Calibrate every bundle of a run (or one bundle) on a store split; returns {model: record}.
     The split's positives/negatives per class go to `log`, warnings (data.checks, `target_warnings`)
     to stderr; a split that cannot serve fails before any bundle is rewritten."""
-    from raresound.data.checks import check_counts, count_labels, describe, warn
+    from raresound.data.checks import check_scored_split
     from raresound.scoring import score_split
     from raresound.store import FeatureStore
 
@@ -241,11 +241,8 @@ def calibrate(path: str | Path, target: Target | str, split: str = "val", model:
     if len(data) == 0:
         raise DataError(f"{store_dir}: split {split!r} is empty")
     clip_seconds = fs.feature_config.clip_seconds
-    counts = count_labels(split, data.labels, fs.classes)
-    warnings = check_counts([counts], where=str(store_dir)) + target_warnings(counts, target, clip_seconds)
-    if log is not None:
-        log(describe(counts))
-    warn(warnings)
+    check_scored_split(split, data.labels, fs.classes, where=str(store_dir), log=log,
+                       more=lambda counts: target_warnings(counts, target, clip_seconds))
     records = {}
     for name, bundle_dir in bundles.items():
         bundle = load_bundle(bundle_dir, device=device)

@@ -139,7 +139,7 @@ def sync_exports(bundle_dir: str | Path) -> list[tuple[str, str]]:
     ('stale'); side files that are gone are skipped. Returns (side file, state) for each one."""
     bundle_dir = Path(bundle_dir)
     meta = read_json(bundle_dir / BUNDLE_JSON)
-    digest = saved_digest(bundle_dir)
+    digest = saved_digest(bundle_dir, meta)
     done = []
     for path in meta.get("info", {}).get("exports", []):
         try:

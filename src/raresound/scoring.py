@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from raresound.bundle import Bundle, load_bundle
-from raresound.data.checks import check_counts, count_labels, describe, warn
+from raresound.data.checks import check_scored_split
 from raresound.errors import DataError
 from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
@@ -61,11 +61,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     if split not in store.splits:
         raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
     data = store.split(split)
-    counts = count_labels(split, data.labels, store.classes)
-    warnings = check_counts([counts], where=str(store_dir))
-    if log is not None:
-        log(describe(counts))
-    warn(warnings)
+    check_scored_split(split, data.labels, store.classes, where=str(store_dir), log=log)
     out_dir = run_dir / "eval" / split
     results, scored = {}, {}
     for name, path in run_models(run_dir).items():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -96,6 +96,19 @@ def check_counts(counts: Iterable[SplitCounts], hint: str = "", warn_only: Itera
 def check_records(records: Sequence[ClipRecord], classes: Sequence[str], hint: str = "",
                   warn_only: Iterable[str] = (), where: str = "") -> list[str]:
     return check_counts(count_records(records, classes), hint, warn_only, where)
+
+
+def check_scored_split(split: str, labels, classes: Sequence[str], where: str = "",
+                       log: Callable[[str], None] | None = None,
+                       more: Callable[[SplitCounts], list[str]] | None = None) -> SplitCounts:
+    """The split a command is about to score (evaluate, calibrate): raise if it cannot serve, `log`
+    its positives/negatives per class, print the warnings (`more` adds the command's own)."""
+    counts = count_labels(split, labels, classes)
+    warnings = check_counts([counts], where=where) + (more(counts) if more is not None else [])
+    if log is not None:
+        log(describe(counts))
+    warn(warnings)
+    return counts
 
 
 def describe(c: SplitCounts) -> str:
