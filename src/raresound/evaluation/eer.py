@@ -35,9 +35,14 @@ def _crossing(fpr: np.ndarray, fnr: np.ndarray, thresholds: np.ndarray) -> tuple
     return float(rate), float(lo + t * (hi - lo))
 
 
+def eer_of_curve(fpr: np.ndarray, fnr: np.ndarray, thresholds: np.ndarray) -> float:
+    """The EER of a DET curve already computed by `det_curve` (no second sort of the scores)."""
+    return _crossing(fpr, fnr, thresholds)[0]
+
+
 def eer(scores, labels, name: str | None = None) -> float:
     """Equal error rate in [0, 1] of one class (labels 0/1, higher score = more likely positive)."""
-    return _crossing(*det_curve(scores, labels, name))[0]
+    return eer_of_curve(*det_curve(scores, labels, name))
 
 
 def eer_threshold(scores, labels, name: str | None = None) -> float:

@@ -15,7 +15,7 @@ from scipy.special import ndtri
 
 from raresound.errors import DataError
 from raresound.evaluation.det import det_curve
-from raresound.evaluation.eer import eer
+from raresound.evaluation.eer import eer_of_curve
 from raresound.io import atomic_path
 
 # ndtri is the inverse standard-normal CDF (scipy.stats.norm.ppf without importing scipy.stats).
@@ -122,8 +122,8 @@ def plot_scored_det(scored: Mapping[str, tuple], classes: Sequence[str], path: s
     for name, (scores, targets) in scored.items():
         for l, cls in enumerate(classes):
             if cls in curves:
-                fpr, fnr, _ = det_curve(scores[:, l], targets[:, l], cls)
-                curves[cls][name], eers[cls][name] = (fpr, fnr), eer(scores[:, l], targets[:, l], cls)
+                fpr, fnr, thresholds = det_curve(scores[:, l], targets[:, l], cls)
+                curves[cls][name], eers[cls][name] = (fpr, fnr), eer_of_curve(fpr, fnr, thresholds)
                 positives.setdefault(cls, int(np.sum(targets[:, l] == 1)))
     return plot_det(curves, path, title=title, eers=eers, limits=limits, positives=positives)
 
