@@ -51,19 +51,39 @@ class LSTMBackbone(nn.Module):
         self.embedding_dim = hidden_size
         self.lstm = nn.LSTM(n_mels, hidden_size, num_layers=1, batch_first=True)
 
-    def forward(self, x: Tensor) -> Tensor:
+    @property
+    def step_frames(self) -> int:
+        """Feature frames per step of `sequence` (the time resolution of frame-level outputs)."""
+        return self.time_pool
+
+    def sequence(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Frames [B, F, M] -> (LSTM outputs per step [B, ceil(F / time_pool), H], final (h, c)).
+
+        Passing the returned state with the next chunk of frames continues the sequence: a long
+        signal fed chunk by chunk (each a whole number of steps) gives the outputs of one pass."""
         _check_features(x, self.n_mels, "LSTMBackbone")
         if self.time_pool > 1:
             # ceil_mode keeps a short trailing group instead of dropping its frames
             x = F.avg_pool1d(x.transpose(1, 2), self.time_pool, ceil_mode=True).transpose(1, 2)
-        outputs, (h_n, _) = self.lstm(x)
+        outputs, state = self.lstm(x, state)
+        return outputs, state
+
+    def pool(self, steps: Tensor) -> Tensor:
+        """Per-step outputs [B, S, H] -> the clip embedding [B, H] (the backbone's pooling)."""
         if self.pooling == "last":
-            e = h_n[-1]
+            e = steps[:, -1]  # one layer: the last output is the final hidden state
         elif self.pooling == "mean":
-            e = outputs.mean(dim=1)
+            e = steps.mean(dim=1)
         else:
-            e = outputs.amax(dim=1)
+            e = steps.amax(dim=1)
         return F.normalize(e, dim=1) if self.normalize else e
+
+    def step_embeddings(self, steps: Tensor) -> Tensor:
+        """[B, S, H] -> [B, S, D]: each step embedded as a clip whose pooled output is that step's."""
+        return F.normalize(steps, dim=-1) if self.normalize else steps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.sequence(x)[0])
 
 
 class PaperCNN(nn.Module):
@@ -123,6 +143,52 @@ class PaperCNN(nn.Module):
         # flatten via reshape: channels_last activations are not contiguous in NCHW order
         e = self.features(x).reshape(x.shape[0], -1)
         return F.normalize(e, dim=1) if self.normalize else e
+
+    # -- frame-level view: the same network with its last time pooling postponed ----------------
+    # The two conv blocks run over any number of frames (the convolutions are 'same'-padded); the
+    # second max-pool is split into its frequency part (per step) and its time part (`pool`), and
+    # max pooling is separable, so pool(sequence(x)) == forward(x) for a clip in eval mode.
+
+    @property
+    def step_frames(self) -> int:
+        return self.POOL1[0]
+
+    @property
+    def step_dim(self) -> int:
+        return 64 * (self.n_mels // self.POOL1[1] // self.POOL2[1])
+
+    def sequence(self, x: Tensor, state=None) -> tuple[Tensor, None]:
+        """Frames [B, F, M] (any F >= 5) -> (per-step features [B, F // 5, 64, M // 16], None).
+
+        Convolutions see zeros beyond the given frames, as at a file's edges; streaming code
+        (`detection.onepass`) feeds overlapping chunks so that interior steps are exact."""
+        _check_features(x, self.n_mels, "PaperCNN")
+        if x.shape[1] < self.POOL1[0]:
+            raise ParameterError("n_frames", f"too small: PaperCNN steps need at least {self.POOL1[0]} frames, got {x.shape[1]}")
+        x = x.unsqueeze(1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.features[:8](x)  # conv, ReLU, BN, pool, dropout, conv, ReLU, BN: [B, 64, F/5, M/4]
+        y = F.max_pool2d(y, (1, self.POOL2[1]))  # the frequency half of the second pool
+        return y.permute(0, 2, 1, 3), None  # [B, S, 64, M/16]
+
+    def pool(self, steps: Tensor) -> Tensor:
+        """Per-step features [B, n_frames // 5, 64, M // 16] -> the clip embedding (forward's)."""
+        b, s, c, m = steps.shape
+        t = s // self.POOL2[0]
+        if t * self.POOL2[0] != s or t != self.n_frames // self.POOL1[0] // self.POOL2[0]:
+            raise ParameterError("n_frames", f"mismatch: PaperCNN pools {self.n_frames // self.POOL1[0]} steps per clip, got {s}")
+        e = steps.reshape(b, t, self.POOL2[0], c, m).amax(dim=2)  # [B, t, 64, M/16]
+        e = e.permute(0, 2, 1, 3).reshape(b, -1)  # forward's (channel, time, band) order
+        return F.normalize(e, dim=1) if self.normalize else e
+
+    def step_embeddings(self, steps: Tensor) -> Tensor:
+        """[B, S, 64, M/16] -> [B, S, D]: each step embedded as a clip made of that step repeated
+        (both halves of the clip pool to it), so the embedding lives where clips' embeddings do."""
+        b, s, c, m = steps.shape
+        t = self.embedding_dim // (c * m)
+        e = steps.unsqueeze(3).expand(b, s, c, t, m).reshape(b, s, -1)
+        return F.normalize(e, dim=-1) if self.normalize else e
 
 
 class StatsPooling(nn.Module):

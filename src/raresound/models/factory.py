@@ -27,6 +27,7 @@ class ModelSpec:
     cluster_mode: str = "scaled"
     cluster_alpha: float = 10.0
     head_input: str = "e"
+    frame_head_input: Optional[str] = None  # None: no frame-level head; "e" or "v" (models/detector.py)
 
     @property
     def n_outputs(self) -> int:
@@ -42,8 +43,11 @@ def build_model(spec: ModelSpec, with_head: bool = True) -> Detector:
     layer = None
     if spec.cluster_k is not None:
         layer = ClusterLayer(backbone.embedding_dim, spec.cluster_k, mode=spec.cluster_mode, alpha=spec.cluster_alpha)
-    return Detector(backbone, n_classes=spec.n_outputs if with_head else None, cluster_layer=layer,
-                    head_input=spec.head_input)
+    model = Detector(backbone, n_classes=spec.n_outputs if with_head else None, cluster_layer=layer,
+                     head_input=spec.head_input)
+    if spec.frame_head_input is not None:
+        model.attach_frame_head(spec.n_classes, spec.frame_head_input)
+    return model
 
 
 def scores_from_logits(logits: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
@@ -52,4 +56,9 @@ def scores_from_logits(logits: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
     probability and the background column is dropped."""
     if spec.score == "softmax":
         return torch.softmax(logits.float(), dim=1)[:, :-1]
+    return torch.sigmoid(logits.float())
+
+
+def frame_scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Frame-level scores in [0, 1], [.., S, L]: the frame head is always L sigmoid outputs."""
     return torch.sigmoid(logits.float())

@@ -1,0 +1,175 @@
+"""One pass over the signal: every feature frame goes through the backbone once.
+
+Sliding-window detection (`raresound.detect.WindowDetector`) re-scores each frame window/hop times
+(10 x at a 1-s hop). Here the backbone runs over the signal as one sequence, chunk by chunk as the
+frames arrive, and both outputs are read off its per-step outputs (`backbone.sequence`):
+
+* frame-level logits, one row per step (`step_frames` feature frames: 10-40 ms for the LSTM, 50 ms
+  for the paper CNN), from the detector's frame head;
+* clip-level logits of the hop grid's windows (`detection.framing.WindowGrid`), by pooling each
+  window's steps exactly as the backbone pools a clip (`backbone.pool`).
+
+How the chunks join (`steps_runner`):
+
+* LSTM: the (h, c) state is carried from chunk to chunk, so the outputs are those of one LSTM pass
+  over the whole signal, to float rounding. A window's clip score therefore sees the state the
+  signal before it left, where `WindowDetector` starts every window from a zero state: the two
+  definitions coincide for the first window (and a signal of one window), and differ after it by
+  how much the LSTM remembers (measured by `benchmarks/detect.py`).
+* CNN: every chunk is extended by CONTEXT_STEPS steps of real frames on each side and only its
+  interior steps are kept; an interior step's receptive field (conv 7 - pool 5 - conv 7: 18 frames
+  before, 22 after) lies inside the extended chunk, so it is computed as by one convolution over
+  the whole signal. The signal's own edges are the convolutions' zero padding, as in training. A
+  window's clip score differs from `WindowDetector`'s only in the steps within the receptive field
+  of the window's edges (there the windowed network sees zero padding, one pass sees the signal),
+  and equals it for a signal of one window.
+
+Latency: the LSTM emits a step once its `time_pool` frames exist; the CNN once CONTEXT_STEPS steps
+(250 ms) of frames after it exist.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import Tensor
+
+from raresound.detection.framing import WindowGrid
+from raresound.errors import ConfigError
+from raresound.models.backbones import LSTMBackbone, PaperCNN
+from raresound.models.detector import Detector
+
+
+class LSTMSteps:
+    """Frames -> LSTM steps, carrying (h, c) across chunks; partial steps wait for their frames."""
+
+    def __init__(self, backbone: LSTMBackbone):
+        self.backbone = backbone
+        self.step = backbone.step_frames
+        self._state = None
+        self._rest: Tensor | None = None
+
+    def push(self, frames: Tensor) -> Tensor | None:
+        if self._rest is not None:
+            frames = torch.cat([self._rest, frames])
+        whole = frames.shape[0] // self.step * self.step
+        self._rest = frames[whole:] if whole < frames.shape[0] else None
+        return self._run(frames[:whole]) if whole else None
+
+    def finish(self) -> Tensor | None:
+        rest, self._rest = self._rest, None
+        return self._run(rest) if rest is not None else None  # a short last step, averaged as in training
+
+    def _run(self, frames: Tensor) -> Tensor:
+        out, self._state = self.backbone.sequence(frames.unsqueeze(0), self._state)
+        return out[0]
+
+
+class CNNSteps:
+    """Frames -> CNN steps, each computed once from a chunk extended by real context (module doc)."""
+
+    CONTEXT_STEPS = 5  # > the 22 frames a step's receptive field reaches ahead, in whole steps
+
+    def __init__(self, backbone: PaperCNN):
+        self.backbone = backbone
+        self.step = backbone.step_frames
+        self._frames: Tensor | None = None
+        self._base = 0  # global frame index of _frames[0]
+        self._next = 0  # next step to emit
+
+    def push(self, frames: Tensor) -> Tensor | None:
+        self._frames = frames if self._frames is None else torch.cat([self._frames, frames])
+        end = (self._base + self._frames.shape[0]) // self.step - self.CONTEXT_STEPS  # steps < end are interior
+        return self._emit(end, right_edge=False)
+
+    def finish(self) -> Tensor | None:
+        if self._frames is None:
+            return None
+        return self._emit((self._base + self._frames.shape[0]) // self.step, right_edge=True)
+
+    def _emit(self, end: int, right_edge: bool) -> Tensor | None:
+        if end <= self._next:
+            return None
+        s, c = self.step, self.CONTEXT_STEPS
+        lo = max(0, (self._next - c) * s)  # global frames [lo, hi): the steps plus their context
+        hi = self._base + self._frames.shape[0] if right_edge else (end + c) * s
+        chunk = self._frames[lo - self._base : hi - self._base]
+        steps = self.backbone.sequence(chunk.unsqueeze(0))[0][0]
+        first = self._next - lo // s
+        out = steps[first : first + end - self._next]
+        self._next = end
+        keep = max(0, (end - c) * s)  # the next chunk's left context
+        self._frames = self._frames[keep - self._base :]
+        self._base = keep
+        return out
+
+
+def steps_runner(backbone):
+    if isinstance(backbone, LSTMBackbone):
+        return LSTMSteps(backbone)
+    if isinstance(backbone, PaperCNN):
+        return CNNSteps(backbone)
+    raise ConfigError("detect", f"a {type(backbone).__name__} backbone has no per-step outputs for one-pass detection")
+
+
+class OnePassScorer:
+    """push(normalised frames [n, M]) -> (frame logits [k, L] of the new steps, clip logits [j, L_out]
+    of the newly complete windows); finish(n_windows) -> the rest. See the module docstring."""
+
+    def __init__(self, model: Detector, grid: WindowGrid):
+        self.model = model.eval()
+        self.runner = steps_runner(model.backbone)
+        self.step = step = model.step_frames
+        if grid.hop_frames % step or grid.window_frames % step:
+            seconds = step * grid.frame_hop / grid.sample_rate
+            raise ConfigError("detect.hop", f"{grid.hop_seconds} s is not a whole number of the model's "
+                                            f"{seconds:g}-s steps")
+        self.window_steps = grid.window_frames // step
+        self.hop_steps = grid.hop_frames // step
+        self._steps: Tensor | None = None  # steps from the next window's first step on
+        self._steps_base = 0
+        self.n_windows = 0
+        self.n_steps = 0
+        self.timings = {"network": 0.0}
+
+    @torch.inference_mode()
+    def push(self, frames: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        started = time.perf_counter()
+        return self._consume(self.runner.push(frames), None, started)
+
+    @torch.inference_mode()
+    def finish(self, n_windows: int) -> tuple[Tensor | None, Tensor | None]:
+        started = time.perf_counter()
+        return self._consume(self.runner.finish(), n_windows, started)
+
+    def _consume(self, steps: Tensor | None, limit: int | None, started: float) -> tuple[Tensor | None, Tensor | None]:
+        frame_logits = None
+        if steps is not None and steps.shape[0]:
+            self.n_steps += steps.shape[0]
+            if self.model.has_frame_head:
+                frame_logits = self.model.frame_logits_from_steps(steps.unsqueeze(0))[0]
+            self._steps = steps if self._steps is None else torch.cat([self._steps, steps])
+        window_logits = self._windows(limit)
+        self.timings["network"] += time.perf_counter() - started
+        return frame_logits, window_logits
+
+    def _windows(self, limit: int | None) -> Tensor | None:
+        if self._steps is None:
+            return None
+        available = self._steps_base + self._steps.shape[0]
+        last = (available - self.window_steps) // self.hop_steps  # last window whose steps all exist
+        if limit is not None:
+            last = min(last, limit - 1)
+        if last < self.n_windows:
+            return None
+        lo = self.n_windows * self.hop_steps - self._steps_base
+        span = self._steps[lo : lo + (last - self.n_windows) * self.hop_steps + self.window_steps]
+        windows = span.unfold(0, self.window_steps, self.hop_steps)  # [j, ..., W]: steps axis last
+        windows = windows.movedim(-1, 1)  # [j, W, ...]
+        logits = self.model.clip_logits_from_steps(windows)
+        self.n_windows = last + 1
+        drop = self.n_windows * self.hop_steps - self._steps_base
+        self._steps = self._steps[drop:]
+        self._steps_base += drop
+        return logits
