@@ -37,6 +37,7 @@ import torch
 
 from raresound.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from raresound.detect import DetectedEvent, WindowDetector, WindowGrid
+from raresound.detection.framing import FrameStream
 from raresound.errors import ConfigError
 
 
@@ -61,24 +62,24 @@ class StreamingDetector:
         self.align = align
         self.scores: list[np.ndarray] | None = [] if keep_scores else None
         self.timings = {"features": 0.0, "network": 0.0}
-        self.grid = g = detector.grid
+        self.grid = detector.grid
         self._engine = detector.engine()
-        # _wave[0] is global sample _wave_base; the signal is zero before sample 0.
-        self._wave = np.zeros(g.context, dtype=np.float32)
-        self._wave_base = -g.context
-        self._n = 0  # samples received
-        self._next_block = 0
+        self._stream = FrameStream(detector.frontend)
         self._frames = torch.empty(0, detector.config.n_mels)
         self._frame_base = 0  # global frame index of _frames[0]
         self._next_window = 0
         self._finished = False
-        self.peak_samples = 0  # largest sample buffer held (for the memory bound)
         self.peak_frames = 0
+
+    @property
+    def peak_samples(self) -> int:
+        """Largest sample buffer held (for the memory bound)."""
+        return self._stream.peak_samples
 
     @property
     def seconds(self) -> float:
         """Audio received so far, in seconds."""
-        return self._n / self.grid.sample_rate
+        return self._stream.n_samples / self.grid.sample_rate
 
     @property
     def n_windows(self) -> int:
@@ -87,50 +88,26 @@ class StreamingDetector:
     def push(self, samples: np.ndarray) -> list[DetectedEvent]:
         if self._finished:
             raise RuntimeError("StreamingDetector.push after finish()")
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if samples.size:
-            self._wave = np.concatenate([self._wave, samples])
-            self._n += samples.size
-            self.peak_samples = max(self.peak_samples, self._wave.size)
-        g = self.grid
-        while (self._next_block + 1) * g.block_samples + g.context <= self._n:
-            self._compute_block()
-        self._drop_used_samples()
+        self._add_frames(self._stream.push(samples))
         return self._score_ready(limit=None)
 
     def finish(self) -> list[DetectedEvent]:
         if self._finished:
             return []
         self._finished = True
-        if self._n == 0:
+        n = self._stream.n_samples
+        if n == 0:
             return []
         g = self.grid
-        needed = g.frames_needed(self._n)
-        while self._next_block * g.block_frames < needed:
-            self._compute_block()
-        events = self._score_ready(limit=g.n_windows(self._n))
-        return events + self._engine.finish(self._n / g.sample_rate)
+        self._add_frames(self._stream.finish(g.frames_needed(n)))
+        events = self._score_ready(limit=g.n_windows(n))
+        return events + self._engine.finish(n / g.sample_rate)
 
-    def _compute_block(self) -> None:
-        g = self.grid
-        start = self._next_block * g.block_samples - g.context - self._wave_base
-        segment = self._wave[start : start + g.segment_samples]
-        if segment.size < g.segment_samples:  # only at the end of the stream: zeros after it
-            segment = np.pad(segment, (0, g.segment_samples - segment.size))
-        started = time.perf_counter()
-        block = self.detector.frontend.block(segment)
-        self.timings["features"] += time.perf_counter() - started
-        self._frames = torch.cat([self._frames, block])
-        self.peak_frames = max(self.peak_frames, self._frames.shape[0])
-        self._next_block += 1
-
-    def _drop_used_samples(self) -> None:
-        # Once per push, not per block: a long pushed chunk is then copied once, not once per block.
-        keep_from = self._next_block * self.grid.block_samples - self.grid.context  # first sample still needed
-        drop = keep_from - self._wave_base
-        if drop > 0:
-            self._wave = self._wave[drop:].copy()
-            self._wave_base = keep_from
+    def _add_frames(self, blocks: list[torch.Tensor]) -> None:
+        self.timings["features"] = self._stream.seconds_computing
+        if blocks:
+            self._frames = torch.cat([self._frames, *blocks])
+            self.peak_frames = max(self.peak_frames, self._frames.shape[0])
 
     def _score_ready(self, limit: int | None) -> list[DetectedEvent]:
         g = self.grid
@@ -196,7 +173,7 @@ def run_pcm_stream(detector: WindowDetector, stream: BinaryIO, rate: int = 16000
     sr = detector.grid.sample_rate
     resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32", quality="HQ") if rate != sr else None
     chunk_bytes = 2 * max(1, int(round(chunk_seconds * rate)))
-    sd = StreamingDetector(detector)
+    sd = detector.streamer()
     started = time.perf_counter()
     leftover = b""
     n_in = n_events = 0

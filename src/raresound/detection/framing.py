@@ -25,6 +25,7 @@ rounding; only the grouping of the GEMM differs.)
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,3 +124,67 @@ class FrontEnd:
             start = j * g.block_samples
             out[j * g.block_frames : (j + 1) * g.block_frames] = self.block(padded[start : start + g.segment_samples])
         return out
+
+
+class FrameStream:
+    """Samples in (any chunk sizes), normalised frames out, one feature block at a time: block j is
+    computed, with `FrontEnd.block`, as soon as its last sample (plus P of context) has arrived, so
+    the frames are bit-identical to `FrontEnd.frames` on the whole signal. Holds at most one block's
+    samples plus 2 * P plus the pushed chunk (`peak_samples`)."""
+
+    def __init__(self, frontend: FrontEnd):
+        self.frontend = frontend
+        self.grid = g = frontend.grid
+        # _wave[0] is global sample _wave_base; the signal is zero before sample 0.
+        self._wave = np.zeros(g.context, dtype=np.float32)
+        self._wave_base = -g.context
+        self.n_samples = 0  # received
+        self.n_blocks = 0  # computed
+        self.peak_samples = 0
+        self.seconds_computing = 0.0
+
+    @property
+    def n_frames(self) -> int:
+        """Frames computed so far (whole blocks)."""
+        return self.n_blocks * self.grid.block_frames
+
+    def push(self, samples: np.ndarray) -> list[torch.Tensor]:
+        """Append samples at the model rate; returns the newly computed blocks ([B, M] each)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if samples.size:
+            self._wave = np.concatenate([self._wave, samples])
+            self.n_samples += samples.size
+            self.peak_samples = max(self.peak_samples, self._wave.size)
+        g = self.grid
+        blocks = []
+        while (self.n_blocks + 1) * g.block_samples + g.context <= self.n_samples:
+            blocks.append(self._compute_block())
+        self._drop_used_samples()
+        return blocks
+
+    def finish(self, n_frames: int) -> list[torch.Tensor]:
+        """The blocks still missing for the first `n_frames` frames (zeros after the last sample)."""
+        blocks = []
+        while self.n_blocks * self.grid.block_frames < n_frames:
+            blocks.append(self._compute_block())
+        return blocks
+
+    def _compute_block(self) -> torch.Tensor:
+        g = self.grid
+        start = self.n_blocks * g.block_samples - g.context - self._wave_base
+        segment = self._wave[start : start + g.segment_samples]
+        if segment.size < g.segment_samples:  # only at the end of the stream: zeros after it
+            segment = np.pad(segment, (0, g.segment_samples - segment.size))
+        started = time.perf_counter()
+        block = self.frontend.block(segment)
+        self.seconds_computing += time.perf_counter() - started
+        self.n_blocks += 1
+        return block
+
+    def _drop_used_samples(self) -> None:
+        # Once per push, not per block: a long pushed chunk is then copied once, not once per block.
+        keep_from = self.n_blocks * self.grid.block_samples - self.grid.context  # first sample still needed
+        drop = keep_from - self._wave_base
+        if drop > 0:
+            self._wave = self._wave[drop:].copy()
+            self._wave_base = keep_from
