@@ -5,9 +5,9 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from raresound.errors import DataError
+from raresound.evaluation.event_matching import maximum_matching
 from raresound.evaluation.events import (
     Event,
-    _maximum_matching,
     event_based_metrics,
     read_event_list,
     write_event_list,
@@ -143,7 +143,7 @@ def test_bad_collar():
 
 def test_maximum_matching_needs_augmenting_path():
     # ref 0 can take est 0 or 1, ref 1 only est 0: taking 0-0 first must be undone.
-    assert _maximum_matching(2, 2, {0: [0, 1], 1: [0]}) == {0: 1, 1: 0}
+    assert maximum_matching(2, 2, {0: [0, 1], 1: [0]}) == {0: 1, 1: 0}
 
 
 def test_maximum_matching_size_equals_assignment_reference():
@@ -152,7 +152,7 @@ def test_maximum_matching_size_equals_assignment_reference():
         n_ref, n_est = rng.integers(1, 8, size=2)
         adj = rng.random((n_ref, n_est)) < 0.3
         edges = {j: list(np.flatnonzero(adj[j])) for j in range(n_ref)}
-        match = _maximum_matching(n_ref, n_est, edges)
+        match = maximum_matching(n_ref, n_est, edges)
         assert all(adj[j, i] for j, i in match.items())
         assert len(set(match.values())) == len(match)
         rows, cols = linear_sum_assignment(adj, maximize=True)

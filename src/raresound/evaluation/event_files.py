@@ -2,7 +2,8 @@
 
 A file given as an event list may be something else that the project writes: detect's JSON report,
 `detect --stream` JSON lines, a per-window scores CSV (`detect --scores`), saved scores (.npy), a
-manifest, or any binary file. Read as a DCASE list, most of those parse to *no events* (their lines
+frame-level score file or a directory of them (they go with `--scores`), a manifest, or any binary
+file. Read as a DCASE list, most of those parse to *no events* (their lines
 hold no tab, or end in a comma), and the metrics then report ER 1.000 / F1 0 % as if the detector had
 found nothing. So each input is recognised first:
 
@@ -61,12 +62,16 @@ def _csv_kind(text: str) -> str | None:
         return "per-window scores (from `detect --scores`), not events; use `detect --out` or `--json`"
     if {"path", "labels", "split"} <= set(header):
         return "a manifest (path, labels, split, ...), not events"
+    if header[:2] == ["onset", "offset"]:
+        return "frame-level scores (a score file; give their directory with --scores), not events"
     return None
 
 
 def read_events(path: str | Path, role: str) -> list[Event]:
     """The events of an `evaluate-events` input; `role` is "reference" or "estimate" (module docstring)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: a directory (of score files? give it with --scores), not {_EXPECTED}")
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)

@@ -1,29 +1,33 @@
-"""Event-based metrics as in DCASE 2017 Task 2 (rare sound event detection), following the
-sed_eval event-based definitions (Mesaros, Heittola & Virtanen, "Metrics for polyphonic sound event
-detection", 2016) in their onset-only form, plus reading/writing DCASE event-list files.
+"""Event-based metrics as in DCASE (2017 Task 2 used the onset-only form, later tasks onset and
+offset), following sed_eval's `EventBasedMetrics` (Mesaros, Heittola & Virtanen, "Metrics for
+polyphonic sound event detection", 2016), plus reading/writing DCASE event-list files.
 
 Definitions, evaluated file by file and summed over files:
 
-* An estimated event *hits* a reference event when both are in the same file, carry the same label
-  and their onsets differ by at most the collar (|onset_est - onset_ref| <= t_collar; offsets are
-  ignored). DCASE 2017 Task 2 used a 500 ms onset collar.
-* True positives (Ntp) = size of a maximum one-to-one matching of hits (sed_eval's "optimal"
-  event matching): each reference and each estimate is used at most once, so a double detection
-  of one reference event yields one TP and one insertion.
+* An estimated event is *close* to a reference event of the same file when their onsets differ
+  by at most the collar (|onset_est - onset_ref| <= t_collar), and, with `evaluate_offset`, also
+  their offsets differ by at most max(t_collar, percentage_of_length * reference length).
+  DCASE 2017 Task 2 used onsets only with a 500 ms collar; DCASE 2016-2023 SED tasks used
+  onsets and offsets with t_collar 200 ms and percentage_of_length 0.2.
+* An estimate *hits* a reference when they are close and carry the same label. True positives
+  (Ntp) = size of a maximum one-to-one matching of hits (sed_eval's "optimal" event matching):
+  each reference and each estimate is used at most once, so a double detection of one reference
+  event yields one TP and one insertion.
 * Substitutions (S), overall only: among the still-unmatched references and estimates of a file,
   taken in onset order, each unmatched reference takes the first not-yet-counted unmatched estimate
-  whose onset is within the collar, whatever its label (sed_eval's greedy pass; a pair with equal
-  labels cannot remain here because the matching is maximum, so these are wrong-label detections).
-* Overall: D = Nref - Ntp - S, I = Nsys - Ntp - S, ER = (S + D + I) / Nref,
-  precision = Ntp / Nsys, recall = Ntp / Nref, F1 = 2 Ntp / (Nref + Nsys).
-* Class-wise (only events of that label on both sides, no substitutions): D = Nref - Ntp,
-  I = Nsys - Ntp, ER = (D + I) / Nref, F1 as above. Class-wise averages are the unweighted means
-  over classes with a defined value.
+  close to it, whatever its label (sed_eval's greedy pass; a close pair with equal labels cannot
+  remain here because the matching is maximum, so these are wrong-label detections).
+* Overall: D = Nref - Ntp - S, I = Nsys - Ntp - S; rates, class-wise metrics and averages as in
+  `counts` (class-wise: no substitutions).
 
-Deviations from sed_eval, both deliberate: undefined ratios (Nref = 0 for ER and recall, Nsys = 0
-for precision, Nref + Nsys = 0 for F1) are NaN instead of being divided by eps; and the collar test
-allows 1e-9 s of slack so onsets written as decimal text (e.g. 2.7 vs 2.2 with a 0.5 s collar) are
-compared as the decimals they denote, not their binary roundings.
+Deviations from sed_eval, all deliberate: undefined ratios are NaN and F1 = 2 Ntp / (Nref + Nsys)
+(`counts`); the collar tests allow 1e-9 s of slack so times written as decimal text (e.g. 2.7 vs
+2.2 with a 0.5 s collar) are compared as the decimals they denote, not their binary roundings; a
+zero collar is allowed; and events are taken in onset order rather than in the order the list
+gives them, so the substitution count (which depends on which events the matching leaves
+unmatched and on the order of the greedy pass) does not change when the lines of a file are
+reordered. With events listed in onset order and times away from a collar's edge, counts equal
+sed_eval's (`tests/test_sed_eval_parity.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 from raresound.errors import DataError
+from raresound.evaluation.counts import class_average, class_metrics, overall_metrics
+from raresound.evaluation.event_matching import maximum_matching
 from raresound.io import write_text
 
 COLLAR_SLACK_S = 1e-9
@@ -130,56 +136,21 @@ def write_event_list(events: Iterable, path: str | Path, header: bool = False) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Matching
+# Event-based metrics
 
 
 def _onset_ok(ref: Event, est: Event, t_collar: float) -> bool:
     return abs(ref.onset - est.onset) <= t_collar + COLLAR_SLACK_S
 
 
-def _maximum_matching(n_ref: int, n_est: int, edges: dict[int, list[int]]) -> dict[int, int]:
-    """Maximum bipartite matching {ref index: est index} by augmenting paths (Kuhn's algorithm,
-    searched iteratively so long files cannot exhaust the recursion limit)."""
-    est_to_ref: dict[int, int] = {}
-    for root in range(n_ref):
-        # Depth-first search for an augmenting path from `root`; parent links rebuild it.
-        parent: dict[int, tuple[int, int] | None] = {root: None}  # ref -> (previous ref, est)
-        seen_est: set[int] = set()
-        stack = [root]
-        free_est = None
-        end_ref = None
-        while stack and free_est is None:
-            r = stack.pop()
-            for e in edges.get(r, ()):
-                if e in seen_est:
-                    continue
-                seen_est.add(e)
-                if e not in est_to_ref:
-                    free_est, end_ref = e, r
-                    break
-                nxt = est_to_ref[e]
-                if nxt not in parent:
-                    parent[nxt] = (r, e)
-                    stack.append(nxt)
-        if free_est is None:
-            continue
-        # Flip the path: end_ref takes free_est, each earlier ref takes the est that led onward.
-        r, e = end_ref, free_est
-        while True:
-            est_to_ref[e] = r
-            link = parent[r]
-            if link is None:
-                break
-            r, e = link
-    return {r: e for e, r in est_to_ref.items()}
+def _offset_ok(ref: Event, est: Event, t_collar: float, percentage_of_length: float) -> bool:
+    # sed_eval's offset collar grows with the reference event: long events need not end to the 0.2 s.
+    collar = max(t_collar, percentage_of_length * (ref.offset - ref.onset))
+    return abs(ref.offset - est.offset) <= collar + COLLAR_SLACK_S
 
 
 def _zero_counts() -> dict:
     return {"Nref": 0, "Nsys": 0, "Ntp": 0}
-
-
-def _rate(num: float, den: float) -> float:
-    return num / den if den > 0 else float("nan")
 
 
 def event_based_metrics(
@@ -187,23 +158,33 @@ def event_based_metrics(
     estimated: Iterable,
     t_collar: float = 0.5,
     classes: Sequence[str] | None = None,
+    evaluate_offset: bool = False,
+    percentage_of_length: float = 0.5,
 ) -> dict:
-    """Onset-only event-based error rate and F1 (see the module docstring for the definitions).
+    """Event-based error rate and F1 (see the module docstring for the definitions): onset-only by
+    default, onset and offset with `evaluate_offset` (DCASE's usual setting is t_collar=0.2,
+    percentage_of_length=0.2).
 
     `reference` and `estimated` are iterables of Event (or 4-tuples / dicts with the same fields).
     `classes` (default: every label seen on either side, sorted) selects the class-wise entries;
-    overall counts always use all events. Returns ``{"t_collar", "classes", "overall": {Nref, Nsys,
-    Ntp, S, D, I, error_rate, substitution_rate, deletion_rate, insertion_rate, precision, recall,
-    f_measure}, "class_wise": {label: {Nref, Nsys, Ntp, D, I, error_rate, deletion_rate,
-    insertion_rate, precision, recall, f_measure}}, "class_wise_average": {error_rate,
-    f_measure}}``."""
+    overall counts always use all events. Returns ``{"t_collar", "evaluate_offset",
+    "percentage_of_length", "classes", "overall": {Nref, Nsys, Ntp, S, D, I, error_rate,
+    substitution_rate, deletion_rate, insertion_rate, precision, recall, f_measure}, "class_wise":
+    {label: {Nref, Nsys, Ntp, D, I, error_rate, deletion_rate, insertion_rate, precision, recall,
+    f_measure}}, "class_wise_average": {error_rate, f_measure}}``."""
     if not (t_collar >= 0 and math.isfinite(t_collar)):
         raise DataError(f"t_collar must be a finite number >= 0, got {t_collar}")
+    if not 0 <= percentage_of_length <= 1:
+        raise DataError(f"percentage_of_length must be in [0, 1], got {percentage_of_length}")
     ref = [_as_event(e) for e in reference]
     est = [_as_event(e) for e in estimated]
     if classes is None:
         classes = sorted({e.event_label for e in ref} | {e.event_label for e in est})
     classes = list(classes)
+
+    def close(r: Event, s: Event) -> bool:
+        return _onset_ok(r, s, t_collar) and (
+            not evaluate_offset or _offset_ok(r, s, t_collar, percentage_of_length))
 
     by_file_ref: dict[str, list[Event]] = defaultdict(list)
     by_file_est: dict[str, list[Event]] = defaultdict(list)
@@ -224,69 +205,36 @@ def event_based_metrics(
         r_ev = sorted(by_file_ref.get(filename, []), key=lambda e: (e.onset, e.offset, e.event_label))
         s_ev = sorted(by_file_est.get(filename, []), key=lambda e: (e.onset, e.offset, e.event_label))
         edges = {
-            j: [i for i, s in enumerate(s_ev) if s.event_label == r.event_label and _onset_ok(r, s, t_collar)]
+            j: [i for i, s in enumerate(s_ev) if s.event_label == r.event_label and close(r, s)]
             for j, r in enumerate(r_ev)
         }
-        matching = _maximum_matching(len(r_ev), len(s_ev), edges)
+        matching = maximum_matching(len(r_ev), len(s_ev), edges)
         n_tp += len(matching)
         for j in matching:
             per_label[r_ev[j].event_label]["Ntp"] += 1
-        # Labels differ on every remaining onset-compatible pair (the matching is maximum).
+        # Labels differ on every remaining close pair (the matching is maximum).
         est_matched = set(matching.values())
         est_left = [i for i in range(len(s_ev)) if i not in est_matched]
         counted: set[int] = set()
         for j in (j for j in range(len(r_ev)) if j not in matching):
             for i in est_left:
-                if i not in counted and _onset_ok(r_ev[j], s_ev[i], t_collar):
+                if i not in counted and close(r_ev[j], s_ev[i]):
                     counted.add(i)
                     n_subs += 1
                     break
 
     n_ref, n_sys = len(ref), len(est)
-    deletions = n_ref - n_tp - n_subs
-    insertions = n_sys - n_tp - n_subs
-    overall = {
-        "Nref": n_ref,
-        "Nsys": n_sys,
-        "Ntp": n_tp,
-        "S": n_subs,
-        "D": deletions,
-        "I": insertions,
-        "substitution_rate": _rate(n_subs, n_ref),
-        "deletion_rate": _rate(deletions, n_ref),
-        "insertion_rate": _rate(insertions, n_ref),
-        "error_rate": _rate(n_subs + deletions + insertions, n_ref),
-        "precision": _rate(n_tp, n_sys),
-        "recall": _rate(n_tp, n_ref),
-        "f_measure": _rate(2 * n_tp, n_ref + n_sys),
-    }
-
     class_wise = {}
     for label in classes:
         c = per_label.get(label, _zero_counts())
-        d, i = c["Nref"] - c["Ntp"], c["Nsys"] - c["Ntp"]
-        class_wise[label] = {
-            "Nref": c["Nref"],
-            "Nsys": c["Nsys"],
-            "Ntp": c["Ntp"],
-            "D": d,
-            "I": i,
-            "deletion_rate": _rate(d, c["Nref"]),
-            "insertion_rate": _rate(i, c["Nref"]),
-            "error_rate": _rate(d + i, c["Nref"]),
-            "precision": _rate(c["Ntp"], c["Nsys"]),
-            "recall": _rate(c["Ntp"], c["Nref"]),
-            "f_measure": _rate(2 * c["Ntp"], c["Nref"] + c["Nsys"]),
-        }
-
-    def _mean_defined(key: str) -> float:
-        values = [m[key] for m in class_wise.values() if not math.isnan(m[key])]
-        return sum(values) / len(values) if values else float("nan")
-
+        class_wise[label] = class_metrics(c["Nref"], c["Nsys"], c["Ntp"])
     return {
         "t_collar": float(t_collar),
+        "evaluate_offset": bool(evaluate_offset),
+        "percentage_of_length": float(percentage_of_length),
         "classes": classes,
-        "overall": overall,
+        "overall": overall_metrics(n_ref, n_sys, n_tp, n_subs, n_ref - n_tp - n_subs, n_sys - n_tp - n_subs),
         "class_wise": class_wise,
-        "class_wise_average": {"error_rate": _mean_defined("error_rate"), "f_measure": _mean_defined("f_measure")},
+        "class_wise_average": class_average(class_wise),
     }
+
