@@ -5,6 +5,7 @@ losses `(anchor, *partners, term_mask)`. `ClassBalanced` wraps any detection los
 from raresound.losses.base import ClusterLoss, DetectionLoss, EmbeddingLoss, Loss
 from raresound.losses.class_balanced import ClassBalanced, ClassBalancedLoss, SoftmaxCrossEntropy
 from raresound.losses.focal import FocalLoss
+from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.losses.ldam import LDAMLoss
 from raresound.losses.lmle import TripleHeaderHingeLoss
 from raresound.losses.logit_adjust import LogitAdjustedLoss
@@ -12,5 +13,5 @@ from raresound.losses.thce import TripleHeaderCrossEntropy
 from raresound.losses.weighted_bce import ClassWeightedBCE
 
 __all__ = ["Loss", "DetectionLoss", "ClusterLoss", "EmbeddingLoss", "ClassBalanced", "ClassBalancedLoss",
-           "SoftmaxCrossEntropy", "ClassWeightedBCE", "FocalLoss", "LDAMLoss", "LogitAdjustedLoss",
+           "SoftmaxCrossEntropy", "ClassWeightedBCE", "BalancedFrameBCE", "FocalLoss", "LDAMLoss", "LogitAdjustedLoss",
            "TripleHeaderCrossEntropy", "TripleHeaderHingeLoss"]

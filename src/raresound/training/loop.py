@@ -51,6 +51,8 @@ class OutputSelector(nn.Module):
             return self.model.embed(x)
         if output == "cluster":
             return self.model.cluster_logits(x)
+        if output == "frames":
+            return self.model.frame_logits(x)
         raise ValueError(f"unknown output {output!r}")
 
 

@@ -1,0 +1,37 @@
+"""`raresound train-frames BUNDLE --data STORE`: add a frame-level head to a trained detector."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train-frames",
+        help="train a frame-level head (scores every 10-50 ms) on a trained detector, from onset/offset labels",
+        description=("Freezes the bundle's backbone (its clip scores and EERs stay as they are) and trains a "
+                     "linear head per backbone step on the store's strong labels (manifest onset/offset), "
+                     "then sets per-class frame thresholds at the validation equal-error point. Writes a new "
+                     "bundle (default BUNDLE-frames) that `raresound detect` runs in one pass over the audio."),
+    )
+    p.add_argument("bundle", help="trained bundle directory (e.g. RUN/models/proposed2)")
+    p.add_argument("--data", required=True, help="feature store with train and val splits (the bundle's classes)")
+    p.add_argument("--out", help="output bundle directory (default: BUNDLE-frames)")
+    p.add_argument("--input", dest="head_input", choices=["e", "v"], default="e",
+                   help="head input per step: e = embedding (default), v = cluster softmax (proposed bundles)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (default: usable cores)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from raresound.training.frames import train_frame_head
+    from raresound.training.threads import apply_threads
+
+    print(apply_threads(args.threads))
+    out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
+                           lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed)
+    print(f"frame-level bundle: {out}")
+    return 0

@@ -1,0 +1,126 @@
+"""A frame-level head on a trained detector: strong labels, frozen backbone (`raresound train-frames`).
+
+Why this design: synthetic and mixed clips carry their event's onset/offset in the manifest, so each
+backbone step (10-50 ms) has a true label; a linear head per step over the step's embedding
+(`Detector.frame_logits`) learns from them directly, where a head trained from clip labels through
+a pooling function (max, attention) must guess the extent. The backbone (and cluster layer) stay
+frozen, in eval mode: the bundle's clip-level scores, EERs and thresholds are unchanged, and one
+backbone pass gives both outputs. Measured on the demo data (docs/frames.md): the LSTM trained with
+max pooling already places events to a few tens of ms at the onset.
+
+A step is positive for a class when its centre lies inside the clip's [onset, offset) of that class;
+a labelled clip without onset/offset counts as positive throughout (weak label), and is reported.
+Loss: `losses.BalancedFrameBCE`. Early stopping on the validation loss; then each class's frame
+threshold is put at the validation steps' equal-error point (stored as `info.frame_thresholds`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from raresound.bundle import load_bundle
+from raresound.errors import ConfigError, DataError
+from raresound.evaluation.eer import eer, eer_threshold
+from raresound.losses.frame_bce import BalancedFrameBCE
+from raresound.store import FeatureStore
+from raresound.training.data import SplitDataset, loader
+from raresound.training.loop import Stage, Trainer
+
+
+def frame_targets(records: Sequence, classes: Sequence[str], n_steps: int, step_seconds: float) -> tuple[np.ndarray, int]:
+    """Per-step multi-hot targets [N, S, L] (uint8) and the number of weakly labelled clips."""
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(records), n_steps, len(classes)), np.uint8)
+    centres = (np.arange(n_steps) + 0.5) * step_seconds
+    weak = 0
+    for r, rec in enumerate(records):
+        for label in rec.labels:
+            if label not in index:
+                continue
+            if rec.onset is None or rec.offset is None:
+                out[r, :, index[label]] = 1
+                weak += 1
+            else:
+                out[r, (centres >= rec.onset) & (centres < rec.offset), index[label]] = 1
+    return out, weak
+
+
+def _objective(loss_fn, targets: torch.Tensor) -> Callable:
+    def objective(net, batch):
+        x, _, idx = batch
+        return loss_fn(net(x, output="frames"), targets[idx].to(x.device))
+    return objective
+
+
+@torch.no_grad()
+def _val_frame_scores(model, dataset: SplitDataset, batch_size: int) -> np.ndarray:
+    model.eval()
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        x = dataset.rows(range(start, min(start + batch_size, len(dataset))))
+        out.append(torch.sigmoid(model.frame_logits(x.to(next(model.parameters()).device))).cpu().numpy())
+    return np.concatenate(out)
+
+
+def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str | Path | None = None, *,
+                     head_input: str = "e", epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
+                     patience: int = 3, seed: int = 0, progress: bool = True, log=print) -> Path:
+    """Train a frame head on top of the bundle at `bundle_dir` and save the result as a new bundle at
+    `out_dir` (default: `<bundle_dir>-frames`); its training checkpoints live in `<out_dir>/training`,
+    so an interrupted run resumes. Returns the new bundle's directory."""
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(name, f"must be an integer >= {low}, got {value!r}")
+    if not (isinstance(lr, (int, float)) and 0 < lr < 10):
+        raise ConfigError("lr", f"must be a number in (0, 10), got {lr!r}")
+    bundle = load_bundle(bundle_dir)
+    out_dir = Path(out_dir) if out_dir is not None else Path(str(Path(bundle_dir).resolve()) + "-frames")
+    store = FeatureStore(store_dir)
+    if list(store.classes) != list(bundle.classes):
+        raise DataError(f"{store_dir}: store classes {store.classes} differ from the bundle's {bundle.classes}")
+    if store.feature_config != bundle.feature_config:
+        raise DataError(f"{store_dir}: the store's feature config differs from the bundle's")
+    if "val" not in store.splits:
+        raise DataError(f"{store_dir}: no 'val' split (frame thresholds and early stopping need one)")
+    model = bundle.model
+    model.attach_frame_head(len(bundle.classes), head_input)
+    train = SplitDataset(store.split("train"), bundle.normalizer)
+    val = SplitDataset(store.split("val"), bundle.normalizer)
+    n_frames = int(train.features.shape[1])
+    step_seconds = model.step_frames * bundle.feature_config.hop_length / bundle.feature_config.sample_rate
+    n_steps = -(-n_frames // model.step_frames)
+    y_train, weak = frame_targets(store.split("train").records, bundle.classes, n_steps, step_seconds)
+    y_val, _ = frame_targets(store.split("val").records, bundle.classes, n_steps, step_seconds)
+    if weak:
+        log(f"note: {weak} training clip(s) have labels but no onset/offset: all their steps count as positive")
+    pos = y_train.sum(axis=(0, 1)).astype(np.float64)
+    loss_fn = BalancedFrameBCE(pos, y_train.shape[0] * y_train.shape[1] - pos)
+    log(f"frame head ({head_input}) on {len(train)} clips x {n_steps} steps of {step_seconds * 1000:.0f} ms; "
+        f"positive steps per class: " + ", ".join(f"{c} {int(p)}" for c, p in zip(bundle.classes, pos)))
+    trainer = Trainer(model, out_dir / "training", seed=seed, progress=progress)
+    trainer.fit(Stage(name="frames", objective=_objective(loss_fn, torch.from_numpy(y_train)),
+                      val_objective=_objective(loss_fn, torch.from_numpy(y_val)),
+                      parameters=lambda m: list(m.frame_head.parameters()),
+                      train_loader=loader(train, batch_size, True, seed), val_loader=loader(val, batch_size, False, seed),
+                      max_epochs=epochs, patience=patience, lr=lr))
+    scores = _val_frame_scores(model, val, batch_size)
+    thresholds, val_eers = {}, {}
+    for c, name in enumerate(bundle.classes):
+        s, t = scores[..., c].ravel(), y_val[..., c].ravel()
+        if t.min() == t.max():
+            raise DataError(f"{store_dir}: val split has no {'positive' if t.max() == 0 else 'negative'} steps of {name!r}")
+        thresholds[name] = float(eer_threshold(s, t, name))
+        val_eers[name] = float(eer(s, t, name))
+    log("frame-level val EER: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in val_eers.items()))
+    bundle.spec = dataclasses.replace(bundle.spec, frame_head_input=head_input)
+    bundle.info = {**bundle.info, "frame_thresholds": thresholds,
+                   "frames": {"head_input": head_input, "step_seconds": step_seconds, "val_frame_eer": val_eers,
+                              "store": str(Path(store_dir).resolve()), "from_bundle": str(Path(bundle_dir).resolve()),
+                              "stage": dataclasses.asdict(trainer.results["frames"])}}
+    bundle.save(out_dir)
+    return out_dir
