@@ -31,7 +31,7 @@ class Detector:
         self.bundle = bundle
         self.grid = WindowGrid.for_config(bundle.feature_config, hop)  # checks hop now
         self._options = {"hop": hop, "thresholds": threshold, "median": median, "min_gap": min_gap}
-        self._windows: WindowDetector | None = None  # built at the first detect: it needs thresholds
+        self._windows = None  # the detector, built at the first detect: it needs thresholds
         self._logmel = LogMel(bundle.feature_config)
 
     @classmethod
@@ -63,11 +63,33 @@ class Detector:
 
     def detect(self, wave, sr: int) -> list[DetectedEvent]:
         """Events (onset, offset in seconds, class, peak score) in a mono waveform sampled at `sr` Hz,
-        found as `raresound detect` finds them in a file. Needs thresholds: the bundle's (`raresound
-        calibrate`) or `threshold=`."""
+        found as `raresound detect` finds them in a file: from frame scores in one pass when the bundle
+        has a frame head, else from sliding clip windows, which need thresholds: the bundle's
+        (`raresound calibrate`) or `threshold=`."""
+        return self._detector().detect_wave(wave, sr).events
+
+    def frame_scores(self, wave, sr: int) -> tuple[np.ndarray, float]:
+        """Frame-level scores [n_steps, L] of a waveform and the step in seconds (step k covers
+        [k * step, (k + 1) * step)), from a bundle with a frame head (`raresound train-frames`),
+        computed in one pass over the audio."""
+        from raresound.detection.frame_detector import FrameDetector
+
+        detector = self._detector()
+        if not isinstance(detector, FrameDetector):
+            FrameDetector(self.bundle)  # raises: no frame head
+        result = detector.detect_wave(wave, sr)
+        return result.frame_scores, result.step_seconds
+
+    def _detector(self):
+        """A frame head detects in one pass (frame thresholds); otherwise sliding clip windows."""
         if self._windows is None:
-            self._windows = WindowDetector(self.bundle, **self._options)
-        return self._windows.detect_wave(wave, sr).events
+            from raresound.detection.frame_detector import FrameDetector
+
+            if self.bundle.model.has_frame_head:
+                self._windows = FrameDetector(self.bundle, **self._options)
+            else:
+                self._windows = WindowDetector(self.bundle, **self._options)
+        return self._windows
 
 
 def build_store(manifest: str | Path, out: str | Path, clip_seconds: float = 10.0, workers: int = 2,

@@ -43,6 +43,8 @@ class FileDetection:
     window_starts: np.ndarray  # [n_windows] seconds
     scores: np.ndarray  # [n_windows, L]
     timings: dict = field(default_factory=dict)  # seconds: decode, features, network, events
+    frame_scores: np.ndarray | None = None  # [n_steps, L] from a frame head (detection.frame_detector)
+    step_seconds: float | None = None  # step k of frame_scores covers [k * step, (k + 1) * step)
 
     def to_dict(self, with_scores: bool = False) -> dict:
         d = {"filename": self.filename, "path": self.path, "duration": self.duration,
@@ -76,6 +78,11 @@ class WindowDetector:
 
     def engine(self) -> DecisionEngine:
         return DecisionEngine(self.grid, self.classes, self.thresholds, self.median, self.min_gap)
+
+    def streamer(self, chunk_seconds: float = 0.0):
+        from raresound.streaming import StreamingDetector
+
+        return StreamingDetector(self)
 
     @torch.inference_mode()
     def score_windows(self, windows: torch.Tensor) -> np.ndarray:

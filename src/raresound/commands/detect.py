@@ -11,7 +11,11 @@ def register(sub) -> None:
         "detect",
         help="detect events in long audio files (sliding windows) or a live PCM stream",
         description=(
-            "Slides windows of the bundle's clip length over each file (hop --hop), scores them in "
+            "A bundle with a frame-level head (`raresound train-frames`) is run in one pass over the audio: "
+            "scores every backbone step (10-50 ms), thresholds them with its frame thresholds (or "
+            "--threshold), median-filters over --median steps and reports runs of positive steps as "
+            "events; clip scores of the hop's windows come from the same pass. Otherwise: "
+            "slides windows of the bundle's clip length over each file (hop --hop), scores them in "
             "batches, thresholds with the bundle's calibrated thresholds (or --threshold), optionally "
             "median-filters the window decisions and merges runs of positive windows into events "
             "(onset/offset = the span covered by the most positive windows; within one hop of the "
@@ -30,7 +34,12 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
     p.add_argument("--out", help="write events as a DCASE event list (tab-separated filename, onset, offset, event_label)")
     p.add_argument("--json", help="write events, scores of every window and skipped files as JSON")
-    p.add_argument("--scores", help="write per-window scores as CSV")
+    p.add_argument("--scores", help="write per-window (clip-level) scores as CSV")
+    p.add_argument("--frame-scores", metavar="DIR",
+                   help="write frame-level scores, one TSV per file in the format sed_scores_eval reads "
+                        "(onset, offset, one column per class), for `evaluate-events --scores` (PSDS)")
+    p.add_argument("--windows", action="store_true",
+                   help="with a frame-level bundle, still detect from sliding clip windows")
     p.add_argument("--full-paths", action="store_true", help="name files by their path, not their basename")
     p.add_argument("--stream", action="store_true", help="read raw s16le mono PCM from stdin; print JSON lines")
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
@@ -43,9 +52,17 @@ def register(sub) -> None:
 def _detector(args):
     from raresound.bundle import load_bundle
     from raresound.detect import WindowDetector, parse_threshold_args
+    from raresound.detection.frame_detector import FrameDetector
 
     threshold = parse_threshold_args(args.threshold)
     bundle = load_bundle(args.bundle, device=args.device)
+    if bundle.model.has_frame_head and not args.windows:
+        return FrameDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap)
+    if args.frame_scores:
+        from raresound.errors import ConfigError
+
+        raise ConfigError("--frame-scores", f"{args.bundle} has no frame-level head (see `raresound train-frames`)"
+                          if not bundle.model.has_frame_head else "needs frame-level detection; drop --windows")
     return WindowDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
                           batch=args.batch)
 
@@ -87,6 +104,10 @@ def _run_files(args) -> int:
         write_json_report(report.results, args.json, detector, report.failures)
     if args.scores:
         write_scores_csv(report.results, args.scores, detector)
+    if args.frame_scores:
+        from raresound.detection.outputs import write_frame_scores
+
+        write_frame_scores(report.results, args.frame_scores, detector.classes)
     print(f"raresound: {report.summary()}", file=sys.stderr)
     return 1 if not report.results else 0
 
@@ -100,7 +121,10 @@ def _run_stream(args) -> int:
     def emit(event, confirmed_at):
         print(json.dumps({**event.to_dict(), "confirmed_at": round(confirmed_at, 6)}), flush=True)
 
-    bound = latency_bound(detector.grid, detector.median, detector.min_gap, args.chunk_seconds)
+    if hasattr(detector, "latency_bound"):  # frame-level, one pass
+        bound = detector.latency_bound(args.chunk_seconds)
+    else:
+        bound = latency_bound(detector.grid, detector.median, detector.min_gap, args.chunk_seconds)
     print(f"raresound: streaming at {args.rate} Hz; events are printed at most {bound:.2f} s of audio after "
           "their offset", file=sys.stderr)
     summary = run_pcm_stream(detector, sys.stdin.buffer, args.rate, args.chunk_seconds, emit)

@@ -3,6 +3,8 @@ filenames, and the CLI's `--threshold` parsing."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -82,3 +84,22 @@ def write_scores_csv(results: Sequence[FileDetection], path: str | Path, detecto
                                    *(f"{float(v):.6g}" for v in row)]))
     write_text(path, "\n".join(lines) + "\n")
     return Path(path)
+
+
+def frame_score_map(results: Sequence[FileDetection]) -> dict:
+    """{filename: (step edges (S+1,), frame scores (S, L))} of the results that have frame scores; the
+    last step ends at the file's end."""
+    out = {}
+    for r in results:
+        if r.frame_scores is not None:
+            edges = np.minimum(np.arange(r.frame_scores.shape[0] + 1) * r.step_seconds, r.duration)
+            out[r.filename] = (edges, r.frame_scores)
+    return out
+
+
+def write_frame_scores(results: Sequence[FileDetection], directory: str | Path, classes: Sequence[str]) -> Path:
+    """Frame-level scores in sed_scores_eval's format: `<directory>/<file stem>.tsv` per file, rows
+    `onset  offset  <class>...` per step (`evaluation.score_files`)."""
+    from raresound.evaluation.score_files import write_score_files
+
+    return write_score_files(directory, frame_score_map(results), list(classes))

@@ -1,0 +1,168 @@
+"""Frame-level heads: targets from onset/offset, the balanced frame loss, training on a frozen
+backbone (clip path untouched), and one-pass detection with the result."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import planted_wave, write_wav
+from raresound.bundle import Bundle, load_bundle
+from raresound.cli import main as cli_main
+from raresound.data.manifest import ClipRecord, write_manifest
+from raresound.detection.frame_detector import FrameDetector
+from raresound.features import FeatureConfig, LogMel, Normalizer
+from raresound.io import write_json
+from raresound.losses.frame_bce import BalancedFrameBCE
+from raresound.models.factory import ModelSpec, build_model
+from raresound.training.frames import frame_targets, train_frame_head
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CFG = FeatureConfig(clip_seconds=2.0)  # 200 frames x 64 mel
+TONE_HZ = 1000.0
+
+
+def test_frame_targets_mark_the_steps_whose_centre_lies_in_the_event():
+    records = [ClipRecord("a.wav", ("x",), "train", "s", 1.0, 0.25, 0.55),
+               ClipRecord("b.wav", (), "train", "s", 1.0),
+               ClipRecord("c.wav", ("y",), "train", "s", 1.0)]  # weak label: every step
+    targets, weak = frame_targets(records, ["x", "y"], n_steps=10, step_seconds=0.1)
+    assert weak == 1
+    assert targets[0, :, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]  # centres .25 .35 .45 in [.25, .55)
+    assert targets[0, :, 1].sum() == 0 and targets[1].sum() == 0
+    assert targets[2, :, 1].tolist() == [1] * 10
+
+
+def test_balanced_frame_bce_by_hand():
+    # one class, 1 positive and 3 negative training steps: w = 3, scale = 2 / (1 + 3) = 0.5
+    loss = BalancedFrameBCE([1.0], [3.0])
+    logits = torch.tensor([[[0.0], [2.0]]])  # [B=1, S=2, L=1]
+    targets = torch.tensor([[[1.0], [0.0]]])
+    expected = 0.5 * (3 * np.log(2) + np.log(1 + np.exp(2.0))) / 2
+    assert loss(logits, targets).item() == pytest.approx(expected, rel=1e-6)
+    x = torch.randn(2, 3, 1, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 2, (2, 3, 1)).double()
+    assert torch.autograd.gradcheck(lambda z: loss(z, t), (x,))
+
+
+def test_a_class_without_positive_steps_is_refused():
+    from raresound.errors import DataError
+
+    with pytest.raises(DataError, match="no positive"):
+        BalancedFrameBCE([0.0, 2.0], [5.0, 5.0])
+
+
+def _event_store(root: Path) -> tuple[Path, Normalizer]:
+    """A store of 2-s clips: background noise; a 'tone' clip holds a 1-kHz tone in [onset, offset)."""
+    logmel = LogMel(CFG)
+    rng = np.random.default_rng(0)
+    splits, features = {}, {}
+    for split, n in (("train", 60), ("val", 24)):
+        records, rows = [], []
+        for i in range(n):
+            seed = int(rng.integers(1 << 30))
+            if i % 2:
+                onset = float(np.round(rng.uniform(0.1, 1.2), 2))
+                offset = float(np.round(onset + rng.uniform(0.3, 0.7), 2))
+                wave = planted_wave(2.0, [(onset, offset)], seed=seed)
+                records.append(ClipRecord(f"{split}{i}.wav", ("tone",), split, f"s{i}", 2.0, onset, offset))
+            else:
+                wave = planted_wave(2.0, [], seed=seed)
+                records.append(ClipRecord(f"{split}{i}.wav", (), split, f"s{i}", 2.0))
+            with torch.no_grad():
+                rows.append(logmel(torch.from_numpy(wave)).numpy())
+        x = np.stack(rows)
+        features[split] = x
+        x.astype(np.float16).tofile(root / f"{split}.f16")
+        write_manifest(records, root / f"{split}.index.csv")
+        splits[split] = {"n": n, "n_frames": x.shape[1], "n_mels": x.shape[2]}
+    write_json(root / "meta.json", {"version": 1, "feature_config": CFG.to_dict(), "classes": ["tone"],
+                                    "splits": splits, "dtype": "float16"})
+    return root, Normalizer().fit(features["train"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("frames")
+    store, normalizer = _event_store(root)
+    torch.manual_seed(0)
+    spec = ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 16, "time_pool": 2}, n_classes=1)
+    Bundle(build_model(spec).eval(), spec, ["tone"], CFG, normalizer, {"tone": 0.5}).save(root / "clip")
+    out = train_frame_head(root / "clip", store, root / "clip-frames", epochs=15, lr=3e-2, patience=15,
+                           progress=False, log=lambda *_: None)
+    return root, out
+
+
+def test_training_adds_a_frame_head_and_leaves_the_clip_model_alone(trained):
+    root, out = trained
+    before, after = load_bundle(root / "clip"), load_bundle(out)
+    assert after.model.has_frame_head and not before.model.has_frame_head
+    clip_state = before.model.state_dict()
+    for name, tensor in after.model.state_dict().items():
+        if not name.startswith("frame_head."):
+            assert torch.equal(tensor, clip_state[name]), name
+    assert after.thresholds == before.thresholds
+    frames = after.info["frames"]
+    assert frames["step_seconds"] == pytest.approx(0.02)
+    assert frames["val_frame_eer"]["tone"] < 0.15  # the tone is easy to place
+    assert 0.0 < after.info["frame_thresholds"]["tone"] < 1.0
+
+
+def test_rerun_resumes_from_the_finished_stage(trained):
+    root, out = trained
+    first = load_bundle(out).model.frame_head.linear.weight.clone()
+    train_frame_head(root / "clip", root, out, epochs=15, lr=3e-2, patience=15, progress=False, log=lambda *_: None)
+    assert torch.equal(load_bundle(out).model.frame_head.linear.weight, first)
+
+
+def test_one_pass_detection_places_a_tone_to_a_tenth_of_a_second(trained, tmp_path):
+    _, out = trained
+    detector = FrameDetector(load_bundle(out), hop=1.0, median=9)  # 0.18 s: removes blips
+    truth = [(3.13, 3.71), (7.4, 8.02)]
+    result = detector.detect_wave(planted_wave(11.0, truth, seed=7), 16000, "f.wav")
+    assert result.frame_scores.shape == (550, 1)  # 11 s of 20-ms steps
+    assert result.scores.shape == (10, 1)  # clip scores of the 2-s windows at 0, 1, ..., 9 s
+    events = [(e.onset, e.offset) for e in result.events]
+    for a, b in truth:  # each tone is one event, its edges within 0.1 s
+        assert sum(abs(on - a) <= 0.1 and abs(off - b) <= 0.1 for on, off in events) == 1
+    assert all(off - on < 0.1 for on, off in events if min(abs(on - a) for a, _ in truth) > 0.1)  # blips only
+    # streaming in 0.1-s chunks gives the same events
+    wave = planted_wave(11.0, truth, seed=7)
+    s, streamed = detector.streamer(), []
+    for start in range(0, wave.size, 1600):
+        streamed += s.push(wave[start : start + 1600])
+    streamed += s.finish()
+    assert [(round(e.onset, 6), round(e.offset, 6)) for e in sorted(streamed, key=lambda e: e.onset)] == \
+           [(round(a, 6), round(b, 6)) for a, b in events]
+
+
+def test_cli_detect_uses_the_frame_head_and_writes_score_files(trained, tmp_path, capsys):
+    _, out = trained
+    path = write_wav(tmp_path / "long.wav", planted_wave(11.0, [(3.13, 3.71)], seed=3))
+    assert cli_main(["detect", str(out), str(path), "--median", "9", "--out", str(tmp_path / "ev.tsv"),
+                     "--frame-scores", str(tmp_path / "scores"), "--threads", "1"]) == 0
+    rows = [line.split("\t") for line in (tmp_path / "ev.tsv").read_text().splitlines()]
+    assert any(abs(float(r[1]) - 3.13) <= 0.1 and abs(float(r[2]) - 3.71) <= 0.1 for r in rows)
+    table = (tmp_path / "scores" / "long.tsv").read_text().splitlines()
+    assert table[0].split("\t") == ["onset", "offset", "tone"] and len(table) == 1 + 550
+
+
+def test_frame_scores_need_a_frame_head(trained, tmp_path, capsys):
+    root, _ = trained
+    path = write_wav(tmp_path / "a.wav", planted_wave(3.0, []))
+    assert cli_main(["detect", str(root / "clip"), str(path), "--frame-scores", str(tmp_path / "s")]) != 0
+    assert "frame-level head" in capsys.readouterr().err
+
+
+def test_python_api_detects_from_frames(trained):
+    import raresound
+
+    _, out = trained
+    detector = raresound.Detector.from_bundle(out, median=9)
+    scores, step = detector.frame_scores(planted_wave(4.0, [(1.0, 2.0)], seed=2), 16000)
+    assert scores.shape == (200, 1) and step == pytest.approx(0.02)
+    assert scores[60:90].mean() > scores[120:].mean() + 0.1  # inside the tone against after it
+    events = detector.detect(planted_wave(4.0, [(1.0, 2.0)], seed=2), 16000)
+    assert any(abs(e.onset - 1.0) <= 0.1 and abs(e.offset - 2.0) <= 0.1 for e in events)
