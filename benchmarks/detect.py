@@ -1,16 +1,21 @@
-"""Real-time factor of long-file detection on one CPU thread, for the paper-size LSTM and CNN.
+"""Real-time factor of long-file detection on one CPU thread: one pass against sliding windows.
 
 A synthetic file (noise with tone bursts, 16-bit WAV) is detected with untrained paper-size bundles
-(64 mel bands, 10 s = 1000-frame windows, LSTM hidden 128 / the paper CNN) through the real
-pipeline (`WindowDetector.detect_file`: decode, block log-mel front end, batched network, events),
-with torch.set_num_threads(1). Everything below is measured in this one run, side by side:
+(64 mel bands, 10-s = 1000-frame clips; LSTM hidden 128 at 10-ms steps / the paper CNN), each with
+a frame head, through the real pipelines, with torch.set_num_threads(1). Measured in this one run,
+side by side, per model:
 
-* time split: decode / features / network / events, and RTF = audio seconds / total seconds;
-* the network's share scales with windows per audio second = 1/hop, so the RTF is reported at each
-  requested hop (default 1 s and 2 s), and the hop the goal would need is extrapolated from the
-  measured per-window network cost (hop_needed = goal * (network s per window) / (1 - other share)).
+* one pass (`FrameDetector.detect_file`: decode, log-mel, each frame through the backbone once,
+  frame scores + the clip scores of every 1-s-hop window, events) against sliding windows
+  (`WindowDetector.detect_file`, each frame re-scored window/hop times): time split and
+  RTF = audio seconds / wall seconds; goals 1000x (LSTM) and 200x (CNN) for the one pass;
+* agreement of the one-pass clip scores with the windowed ones: on a file of exactly one window,
+  where the two definitions coincide (expected: equal to float rounding), and over every window of
+  the long file, where they do not (LSTM state carried in, CNN context at window edges);
+* streaming: events from `FrameStreamer` fed 0.1-s chunks, their confirmation delay after the
+  reported offset (max, in seconds of audio) against the stated bound (goal <= 1 s).
 
-    .venv/bin/python benchmarks/detect.py [--minutes 10] [--hops 1.0 2.0] [--batch 64] [--models lstm cnn]
+    .venv/bin/python benchmarks/detect.py [--minutes 10] [--models lstm cnn]
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import torch
 
 from raresound.bundle import Bundle, ModelSpec, build_model
 from raresound.detect import WindowDetector
+from raresound.detection.frame_detector import FrameDetector
 from raresound.features import FeatureConfig, Normalizer
 
 GOALS = {"lstm": 1000.0, "cnn": 200.0}
 SR = 16000
+CHUNK_SECONDS = 0.1
 
 
 def synthetic_file(path: Path, minutes: float, seed: int = 0) -> float:
@@ -46,52 +53,76 @@ def synthetic_file(path: Path, minutes: float, seed: int = 0) -> float:
 def paper_bundle(kind: str) -> Bundle:
     torch.manual_seed(0)
     cfg = FeatureConfig()
-    if kind == "lstm":
-        spec = ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 128}, n_classes=3)
-    else:
-        spec = ModelSpec(backbone="cnn", backbone_kwargs={"n_mels": 64, "n_frames": cfg.n_frames()}, n_classes=3)
+    kwargs = {"n_mels": 64, "hidden_size": 128} if kind == "lstm" else {"n_mels": 64, "n_frames": cfg.n_frames()}
+    spec = ModelSpec(backbone=kind, backbone_kwargs=kwargs, n_classes=3, frame_head_input="e")
     normalizer = Normalizer(np.full(64, -8.0), np.full(64, 3.0), 1)
-    return Bundle(build_model(spec).eval(), spec, ["a", "b", "c"], cfg, normalizer, {"a": 0.5, "b": 0.5, "c": 0.5})
+    classes = ["a", "b", "c"]
+    return Bundle(build_model(spec).eval(), spec, classes, cfg, normalizer, {c: 0.5 for c in classes})
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def streaming_delay(detector: FrameDetector, wave: np.ndarray) -> tuple[float, int]:
+    s = detector.streamer()
+    step = int(CHUNK_SECONDS * SR)
+    worst, n = 0.0, 0
+    for a in range(0, wave.size, step):
+        received = min(a + step, wave.size) / SR
+        for e in s.push(wave[a : a + step]):
+            worst, n = max(worst, received - e.offset), n + 1
+    s.finish()
+    return worst, n
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--hops", type=float, nargs="+", default=[1.0, 2.0])
-    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--models", nargs="+", default=["lstm", "cnn"], choices=["lstm", "cnn"])
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "long.wav"
+        path, one = Path(tmp) / "long.wav", Path(tmp) / "one-window.wav"
         audio = synthetic_file(path, args.minutes)
-        print(f"file: {audio / 60:.1f} min synthetic 16-bit WAV; window 10 s (1000 frames x 64 mel); "
-              f"torch threads {torch.get_num_threads()}; batch {args.batch}; torch {torch.__version__}")
-        print("| model | hop s | windows | decode s | features s | network s | events s | total s | RTF | "
-              "ms/window (net) | goal | hop for goal |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        synthetic_file(one, 10.0 / 60, seed=1)
+        wave, _ = sf.read(str(path), dtype="float32")
+        print(f"file: {audio / 60:.1f} min synthetic 16-bit WAV; clip 10 s (1000 frames x 64 mel); hop 1 s; "
+              f"torch threads {torch.get_num_threads()}; torch {torch.__version__}")
+        print("| model | path | decode s | features s | network s | total s | RTF | goal |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        notes = []
         for kind in args.models:
             bundle = paper_bundle(kind)
-            for hop in args.hops:
-                detector = WindowDetector(bundle, hop=hop, batch=args.batch)
-                detector.detect_wave(np.zeros(SR * 12, np.float32))  # warm-up (allocator, oneDNN primitives)
-                start = time.perf_counter()
-                result = detector.detect_file(path)
-                total = time.perf_counter() - start
-                tm = result.timings
-                n_win = result.scores.shape[0]
-                per_window = tm["network"] / n_win
-                other = total - tm["network"]
-                # RTF = audio / (other + n_audio_s / hop * per_window) = goal  ->  hop
-                slack = audio / GOALS[kind] - other
-                hop_goal = (audio * per_window / slack) if slack > 0 else float("inf")
-                hop_txt = "unreachable (decode+features alone too slow)" if slack <= 0 else (
-                    f"{hop_goal:.1f} s" + (" (> window)" if hop_goal > 10 else ""))
-                print(f"| {kind} | {hop:g} | {n_win} | {tm['decode']:.2f} | {tm['features']:.2f} | "
-                      f"{tm['network']:.2f} | {tm['events']:.3f} | {total:.2f} | {audio / total:.0f}x | "
-                      f"{1000 * per_window:.2f} | {GOALS[kind]:.0f}x | {hop_txt} |")
-        print("RTF = audio duration / wall time of detect_file on one thread. Windows overlap by "
-              "(window - hop), so the network cost per audio second is (1/hop) windows x ms/window.")
+            # An untrained head scores everything near 0.5: thresholds at each class's 99.5th percentile
+            # of the first minute give a trained detector's sparse events, not one per other step.
+            probe = FrameDetector(bundle, hop=1.0).detect_wave(wave[: 60 * SR], SR).frame_scores
+            bundle.info["frame_thresholds"] = dict(zip(bundle.classes, np.quantile(probe, 0.995, axis=0).tolist()))
+            one_pass, windowed = FrameDetector(bundle, hop=1.0), WindowDetector(bundle, hop=1.0)
+            for d in (one_pass, windowed):  # warm-up (allocator, oneDNN primitives, librosa import)
+                d.detect_wave(np.zeros(SR * 12, np.float32), SR)
+            rows = {}
+            for name, d in (("one pass", one_pass), ("windows", windowed)):
+                rows[name], total = timed(d.detect_file, path)
+                tm = rows[name].timings
+                goal = f"{GOALS[kind]:.0f}x" if name == "one pass" else ""
+                print(f"| {kind} | {name} | {tm['decode']:.2f} | {tm['features']:.2f} | {tm['network']:.2f} | "
+                      f"{total:.2f} | {audio / total:.0f}x | {goal} |")
+            a, b = rows["one pass"].scores, rows["windows"].scores
+            single = np.abs(one_pass.detect_file(one).scores - windowed.detect_file(one).scores).max()
+            delay, n_events = streaming_delay(one_pass, wave[: 120 * SR])
+            notes.append(f"{kind}: {len(rows['one pass'].events)} events in the long file. Clip scores, one pass vs windows: one-window file max |diff| {single:.2e}; "
+                         f"long file first window {np.abs(a[0] - b[0]).max():.2e}, all {a.shape[0]} windows "
+                         f"max {np.abs(a - b).max():.2e} / median {np.median(np.abs(a - b)):.2e}. "
+                         f"Streaming ({CHUNK_SECONDS} s chunks, 2 min): {n_events} events, max confirmation "
+                         f"delay after offset {delay:.2f} s (bound {one_pass.latency_bound(CHUNK_SECONDS):.2f} s).")
+        print()
+        for line in notes:
+            print(line)
+        print("RTF = audio duration / wall time of detect_file on one thread (decode = everything but "
+              "features and network).")
 
 
 if __name__ == "__main__":
