@@ -23,11 +23,12 @@ _BATCH = 64
 class Detector:
     """A trained model bundle applied to waveforms given with their sample rate (any rate from 8 to
     96 kHz; resampled with soxr to the model's rate, as files are). `hop`, `threshold` (one number or
-    {class: number}; default: the bundle's calibrated thresholds), `median` and `min_gap` are the
+    {class: number}; default: the bundle's calibrated thresholds), `median` and `min_gap` (default: off,
+    or for a frame bundle the post-processing stored with its head) are the
     options of `raresound detect`."""
 
     def __init__(self, bundle: Bundle, hop: float = 1.0, threshold: float | Mapping[str, float] | None = None,
-                 median: int = 1, min_gap: float = 0.0):
+                 median: int | None = None, min_gap: float | None = None):
         self.bundle = bundle
         self.grid = WindowGrid.for_config(bundle.feature_config, hop)  # checks hop now
         self._options = {"hop": hop, "thresholds": threshold, "median": median, "min_gap": min_gap}
@@ -87,8 +88,11 @@ class Detector:
 
             if self.bundle.model.has_frame_head:
                 self._windows = FrameDetector(self.bundle, **self._options)
-            else:
-                self._windows = WindowDetector(self.bundle, **self._options)
+            else:  # sliding windows: no filter, no merging unless asked
+                o = self._options
+                self._windows = WindowDetector(self.bundle, o["hop"], o["thresholds"],
+                                               1 if o["median"] is None else o["median"],
+                                               0.0 if o["min_gap"] is None else o["min_gap"])
         return self._windows
 
 

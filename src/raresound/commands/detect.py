@@ -29,8 +29,10 @@ def register(sub) -> None:
     p.add_argument("--hop", type=float, default=1.0, help="window hop in seconds (default 1.0; a whole number of frames)")
     p.add_argument("--threshold", action="append", metavar="T|CLASS=T",
                    help="decision threshold for every class, or per class (repeatable); default: the bundle's")
-    p.add_argument("--median", type=int, default=1, help="median filter over N window decisions (odd, default 1 = off)")
-    p.add_argument("--min-gap", type=float, default=0.0, help="merge events of a class separated by <= S seconds")
+    p.add_argument("--median", type=int, help="median filter over N window (or step) decisions, odd; default 1 = "
+                                              "off, or for a frame bundle the filter stored with its head")
+    p.add_argument("--min-gap", type=float, help="merge events of a class separated by <= S seconds (default 0, or "
+                                                 "for a frame bundle the gap stored with its head)")
     p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
     p.add_argument("--out", help="write events as a DCASE event list (tab-separated filename, onset, offset, event_label)")
     p.add_argument("--json", help="write events, scores of every window and skipped files as JSON")
@@ -63,7 +65,8 @@ def _detector(args):
 
         raise ConfigError("--frame-scores", f"{args.bundle} has no frame-level head (see `raresound train-frames`)"
                           if not bundle.model.has_frame_head else "needs frame-level detection; drop --windows")
-    return WindowDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
+    return WindowDetector(bundle, hop=args.hop, thresholds=threshold, median=1 if args.median is None else args.median,
+                          min_gap=0.0 if args.min_gap is None else args.min_gap,
                           batch=args.batch)
 
 

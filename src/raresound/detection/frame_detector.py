@@ -82,7 +82,7 @@ class FrameDetector:
     """A bundle with a frame head applied to long audio in one pass (module doc)."""
 
     def __init__(self, bundle: Bundle, hop: float = 1.0, thresholds: float | Mapping[str, float] | None = None,
-                 median: int = 1, min_gap: float = 0.0):
+                 median: int | None = None, min_gap: float | None = None):
         if not bundle.model.has_frame_head:
             raise DataError(f"{bundle.path or 'bundle'}: has no frame-level head; train one with "
                             "`raresound train-frames` or detect with sliding windows")
@@ -95,6 +95,12 @@ class FrameDetector:
         self.step_seconds = self.step_frames * self.config.hop_length / self.config.sample_rate
         self.steps = StepGrid(self.step_seconds)
         self.thresholds = frame_thresholds(bundle, thresholds)
+        # None: the post-processing stored with the frame head (training/frames.py), in steps
+        stored = dict(bundle.info.get("frames") or {})
+        if median is None:
+            median = 2 * int(round(float(stored.get("median", 0.0)) / self.step_seconds / 2)) + 1
+        if min_gap is None:
+            min_gap = float(stored.get("min_gap", 0.0))
         MedianFilter(median)  # validate now
         self.median = median
         self.min_gap = float(min_gap)
