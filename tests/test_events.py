@@ -187,3 +187,35 @@ def test_read_event_list_errors_name_file_and_line(tmp_path):
         read_event_list(p)
     with pytest.raises(DataError, match="cannot read"):
         read_event_list(tmp_path / "missing.txt")
+
+
+def test_offset_criterion_collar_grows_with_reference_length():
+    # t_collar 0.2, 20 % of length. A 1-s reference: offset collar max(0.2, 0.2) = 0.2 s.
+    # A 5-s reference: max(0.2, 1.0) = 1.0 s.
+    kw = dict(evaluate_offset=True, percentage_of_length=0.2)
+    short, long_ = E(1.0, "dog", offset=2.0), E(1.0, "rain", offset=6.0)
+    assert event_based_metrics([short], [E(1.1, "dog", offset=2.2)], 0.2, **kw)["overall"]["Ntp"] == 1
+    assert event_based_metrics([short], [E(1.1, "dog", offset=2.25)], 0.2, **kw)["overall"]["Ntp"] == 0
+    assert event_based_metrics([long_], [E(1.0, "rain", offset=5.0)], 0.2, **kw)["overall"]["Ntp"] == 1
+    assert event_based_metrics([long_], [E(1.0, "rain", offset=4.9)], 0.2, **kw)["overall"]["Ntp"] == 0
+    # the onset still has to be within the plain collar
+    assert event_based_metrics([long_], [E(1.3, "rain", offset=6.0)], 0.2, **kw)["overall"]["Ntp"] == 0
+
+
+def test_offset_criterion_also_gates_substitutions():
+    # Same onset, wrong label: a substitution when the offsets agree, else a deletion + insertion.
+    kw = dict(evaluate_offset=True, percentage_of_length=0.2)
+    o = event_based_metrics([E(1.0, "dog", offset=2.0)], [E(1.0, "cat", offset=2.1)], 0.2, **kw)["overall"]
+    assert (o["S"], o["D"], o["I"]) == (1, 0, 0)
+    o = event_based_metrics([E(1.0, "dog", offset=2.0)], [E(1.0, "cat", offset=3.0)], 0.2, **kw)["overall"]
+    assert (o["S"], o["D"], o["I"]) == (0, 1, 1)
+
+
+def test_onset_only_default_unchanged_and_reported():
+    m = event_based_metrics([E(1.0, "dog", offset=2.0)], [E(1.3, "dog", offset=9.0)])
+    assert m["overall"]["Ntp"] == 1 and m["t_collar"] == 0.5 and m["evaluate_offset"] is False
+
+
+def test_bad_percentage_of_length():
+    with pytest.raises(DataError, match="percentage_of_length"):
+        event_based_metrics([], [], 0.2, evaluate_offset=True, percentage_of_length=1.5)

@@ -18,6 +18,7 @@ is active over their union either way.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -34,7 +35,10 @@ SCENARIO_1 = {"dtc_threshold": 0.7, "gtc_threshold": 0.7, "cttc_threshold": None
 
 def _sed_scores_eval():
     try:
-        import sed_scores_eval
+        with warnings.catch_warnings():
+            # dcase_util (under sed_eval) imports pkg_resources, which warns on every import
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            import sed_scores_eval
     except ImportError as exc:
         hint = (" (its sed_eval/dcase_util import needs pkg_resources: pip install 'setuptools<81')"
                 if exc.name == "pkg_resources" else "")
