@@ -231,3 +231,38 @@ def test_pooled_bootstrap_of_one_seed_equals_paired_bootstrap():
     assert two["diff"] == pytest.approx(ref["diff"]) and two["low"] == pytest.approx(ref["low"])
     flipped = rp.pooled_bootstrap([(b, a)], y, n_boot=300, seed=7, ci=0.95)
     assert flipped["diff"] == pytest.approx(-ref["diff"]) and flipped["high"] == pytest.approx(-ref["low"])
+
+
+@pytest.mark.slow
+def test_reproduce_adds_localised_events_next_to_the_eer(tmp_path, monkeypatch):
+    """With a `frames` section every bundle but the probe gets a frame head and one-pass metrics on
+    long test files; the report prints them beside the clip EER; a rerun computes nothing again."""
+    from raresound.reproduce.frames import EVENTS_JSON
+
+    raw = tiny_config(make_esc50_fixture(tmp_path / "esc50"))
+    raw["grid"]["seeds"] = [0]
+    raw["frames"] = {"epochs": 1, "long_files": 2, "clips_per_file": 9, "median": 3}
+    cfg = rp.config_from_dict(raw)
+    out = tmp_path / "out"
+    report_dir = rp.reproduce(cfg, out, log=lambda m: None)
+    text = (report_dir / "report.md").read_text()
+    section = text.split("Localised events", 1)[1]
+    for method, models in (("baseline", ["baseline"]), ("proposed", ["proposed1", "proposed2"])):
+        events = read_json(out / "runs/lstm/6-1-2-16" / method / "seed0" / EVENTS_JSON)
+        assert set(events) == set(models)
+        eer = read_json(out / "runs/lstm/6-1-2-16" / method / "seed0" / "eval/test/eer.json")
+        for model in models:
+            m = events[model]
+            row = next(line for line in section.splitlines() if line.startswith(f"| {rp.MODEL_LABELS[model]} |"))
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert cells[1].startswith(f"{100 * eer[model]['overall']:.1f}")  # the clip EER beside
+            assert cells[2] == f"{m['onset_median']:.3f}" and cells[7] == f"{m['psds']:.3f}"
+            assert 0 <= m["psds"] <= 1 and 0 < m["n_reference"] and m["step_seconds"] == pytest.approx(0.01)
+    assert not (out / "runs/lstm/6-1-2-16/probe/seed0" / EVENTS_JSON).exists()  # no per-step outputs
+    results = read_json(report_dir / "results.json")["events"]["lstm/6:1:2:16"]
+    assert set(results) == {"baseline", "proposed1", "proposed2"}
+
+    import raresound.training.frames as frames
+
+    monkeypatch.setattr(frames, "train_frame_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    rp.reproduce(cfg, out, log=lambda m: None)

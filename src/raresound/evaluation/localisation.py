@@ -1,8 +1,8 @@
 """How well events are placed in time: long test files with planted events, and boundary errors.
 
 `long_test_files` concatenates a data set's test clips (synthetic or mixed clips, whose manifest
-rows give each event's onset/offset) into long files, every third clip a positive one, so each file
-holds events at known times between real backgrounds. `boundary_errors` matches each reference
+rows give each event's onset/offset) into long files, every third clip a positive one (the classes
+in turn), so each file holds events at known times between real backgrounds. `boundary_errors` matches each reference
 event to the estimated event of its class (same file) that overlaps it most, and reports the
 absolute onset and offset errors of the matched pairs: the "how many ms off" that event-based
 F1 with a collar hides.
@@ -31,12 +31,20 @@ def long_test_files(records: Sequence, out_dir: str | Path, n_files: int = 8, cl
         raise DataError("long test files need test clips with labelled onset/offset and background clips")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    by_label: dict = {}
+    for r in positives:
+        by_label.setdefault(r.labels[0], []).append(r)
+    labels = sorted(by_label)
     rng = np.random.default_rng(seed)
-    paths, reference = [], []
+    paths, reference, n_positive = [], [], 0
     for f in range(n_files):
         name, waves, t, sr = f"{prefix}{f:02d}.wav", [], 0.0, None
         for k in range(clips_per_file):
-            pool = positives if k % 3 == 1 else negatives
+            if k % 3 == 1:  # classes in turn, so every class is planted (PSDS needs each)
+                pool = by_label[labels[n_positive % len(labels)]]
+                n_positive += 1
+            else:
+                pool = negatives
             rec = pool[int(rng.integers(len(pool)))]
             wave, rate = sf.read(rec.path, dtype="float32", always_2d=True)
             if sr is not None and rate != sr:

@@ -64,6 +64,19 @@ class BootstrapSection:
 
 
 @dataclass
+class FramesSection:
+    """Frame heads and localised-event metrics (reproduce/frames.py); off while epochs is 0."""
+
+    epochs: int = 0  # frame-head epochs; 0: no frame heads, no event columns
+    lr: float = 1e-2
+    patience: int = 3
+    head_input: Literal["e", "v"] = "e"
+    long_files: int = 8  # long test files of clips_per_file test clips each
+    clips_per_file: int = 9
+    median: int = 5  # median filter over steps
+
+
+@dataclass
 class ReproduceConfig:
     name: str = "reproduce"
     schedule: dict = field(default_factory=lambda: {"name": "paper", "notes": ""})
@@ -76,6 +89,7 @@ class ReproduceConfig:
     toy: Optional[dict] = field(default_factory=lambda: {"seed": 0, "n_rounds": 3})
     threads: Optional[int] = None  # torch intra-op threads (None: usable cores / local processes)
     det_seed: Optional[int] = None  # seed whose scores the DET figures show (default: first seed)
+    frames: FramesSection = field(default_factory=FramesSection)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,6 +112,13 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
         raise ConfigError("recipe.data.ratio", "is set by grid.ratios; do not give it here")
     if cfg.toy is not None:
         cfg.toy = dict(cfg.toy)
+    f = cfg.frames
+    for name, low in (("epochs", 0), ("patience", 1), ("long_files", 1), ("clips_per_file", 2), ("median", 1)):
+        if getattr(f, name) < low:
+            raise ConfigError(f"frames.{name}", f"must be >= {low}, got {getattr(f, name)}")
+    if f.median % 2 == 0 or not 0 < f.lr < 10:
+        raise ConfigError("frames.median" if f.median % 2 == 0 else "frames.lr",
+                          "must be odd" if f.median % 2 == 0 else "must be in (0, 10)")
     if cfg.det_seed is not None and cfg.det_seed not in cfg.grid.seeds:
         raise ConfigError("det_seed", f"{cfg.det_seed} is not one of grid.seeds {cfg.grid.seeds}")
     # Every cell's recipe is validated now, before any work starts.

@@ -12,6 +12,7 @@ import yaml
 from raresound.io import write_json, write_text
 from raresound.reproduce.config import Cell, ReproduceConfig, cell_done, cell_recipe, cells, load_config, named_ratio
 from raresound.reproduce.data import build_data
+from raresound.reproduce.frames import run_frames
 from raresound.reproduce.report import write_report
 
 
@@ -61,10 +62,13 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
             tag = f"{cell.backbone} {named_ratio(cfg, cell.ratio)} {cell.method} seed {cell.seed}"
             if cell_done(cell.run_dir(out)):
                 say(f"[{i}/{len(grid)}] {tag}: done earlier, not retrained")
-                continue
+            else:
+                t0 = time.perf_counter()
+                state = run_cell(cfg, cell, out, store, say)
+                say(f"[{i}/{len(grid)}] {tag}: {state} in {time.perf_counter() - t0:.1f}s")
             t0 = time.perf_counter()
-            state = run_cell(cfg, cell, out, store, say)
-            say(f"[{i}/{len(grid)}] {tag}: {state} in {time.perf_counter() - t0:.1f}s")
+            if run_frames(cfg, cell, out, store, cache, say):
+                say(f"[{i}/{len(grid)}] {tag}: frame heads and localised events in {time.perf_counter() - t0:.1f}s")
     report_dir = write_report(cfg, out, summary, say)
     say(f"report: {report_dir / 'report.md'}")
     return report_dir

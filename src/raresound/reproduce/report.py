@@ -11,6 +11,7 @@ import numpy as np
 
 from raresound.io import read_json, write_json, write_text
 from raresound.reproduce.config import BACKGROUND, SPLITS, ReproduceConfig, cell_done, cell_label, cells, named_ratio
+from raresound.reproduce.frames import events_table
 from raresound.reproduce.results import (PAPER_OVERALL, collect, comparison_table, convergence, det_figure,
                                          fmt_mean_std, main_table, overall_intervals, paired_comparisons,
                                          ratio_counts, schedule_diff, step_times, verdict)
@@ -63,6 +64,17 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
                           f"resamples): overall-EER difference Proposed2 − baseline in percentage points "
                           f"(negative = Proposed2 better); 'pooled' averages the per-seed differences on the "
                           f"same resampled clips.", "", comparison_table(comp), ""]
+            localised = events_table(cfg, out, backbone, ratio, models)
+            if localised is not None:
+                results_json.setdefault("events", {})[f"{backbone}/{ratio}"] = localised[1]
+                f = cfg.frames
+                lines += ["Localised events: each model with a frame head (frozen backbone, so the EER is the "
+                          f"one above) detecting in one pass over {f.long_files} long test files of "
+                          f"{f.clips_per_file} test clips each (median filter {f.median} steps). Boundary errors "
+                          "are medians over reference events matched to their most-overlapping detection; event "
+                          "F1 has onset and offset criteria (200 ms collar, offset collar 20 % of the length), "
+                          "segment F1 uses 1-s segments, PSDS1 is DCASE scenario 1 (sed_scores_eval). Seed means.",
+                          "", localised[0], ""]
             fig = report / f"det_{backbone}_{ratio.replace(':', '-')}.png"
             seed = det_figure(cfg, out, backbone, ratio, fig)
             if seed is not None:
