@@ -166,3 +166,13 @@ def test_python_api_detects_from_frames(trained):
     assert scores[60:90].mean() > scores[120:].mean() + 0.1  # inside the tone against after it
     events = detector.detect(planted_wave(4.0, [(1.0, 2.0)], seed=2), 16000)
     assert any(abs(e.onset - 1.0) <= 0.1 and abs(e.offset - 2.0) <= 0.1 for e in events)
+
+
+def test_finetuning_trains_the_backbone_and_drops_the_clip_calibration(trained):
+    root, _ = trained
+    out = train_frame_head(root / "clip", root, root / "tuned", epochs=2, lr=3e-2, finetune_epochs=2, progress=False,
+                           log=lambda *_: None)
+    before, after = load_bundle(root / "clip"), load_bundle(out)
+    assert not torch.equal(after.model.backbone.lstm.weight_hh_l0, before.model.backbone.lstm.weight_hh_l0)
+    assert after.thresholds == {} and after.info["frames"]["finetuned_epochs"] == 2
+    assert {"frames", "frames-finetune"} <= {p.name for p in (out / "training" / "stages").iterdir()}

@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--patience", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--finetune-epochs", type=int, default=0,
+                   help="then train everything on frame + clip loss for up to N epochs (default 0: backbone frozen, "
+                        "clip scores unchanged; > 0: a new clip model, evaluate it again)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, help="torch threads (default: usable cores)")
     p.set_defaults(func=run)
 
@@ -32,6 +36,7 @@ def run(args) -> int:
 
     print(apply_threads(args.threads))
     out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
-                           lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed)
+                           lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
+                           finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr)
     print(f"frame-level bundle: {out}")
     return 0

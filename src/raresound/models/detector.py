@@ -123,6 +123,11 @@ class Detector(nn.Module):
         """Features [B, F, M] -> frame logits [B, ceil(F / step_frames), L]."""
         return self.frame_logits_from_steps(self.backbone.sequence(x)[0])
 
+    def frame_and_clip_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Frame logits [B, S, L] and clip logits [B, L_out] from one backbone pass."""
+        steps = self.backbone.sequence(x)[0]
+        return self.frame_logits_from_steps(steps), self.clip_logits_from_steps(steps)
+
     def clip_logits_from_steps(self, steps: Tensor) -> Tensor:
         """Backbone per-step outputs of one clip window -> the clip logits `forward` gives."""
         return self._head_logits(self.backbone.pool(steps))

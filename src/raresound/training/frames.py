@@ -76,6 +76,15 @@ def _objective(loss_fn, targets: torch.Tensor) -> Callable:
     return objective
 
 
+def _joint_objective(frame_loss, clip_loss, targets: torch.Tensor) -> Callable:
+    """Fine-tuning: frame loss + the clip loss, so the clip head stays a detector of the new backbone."""
+    def objective(net, batch):
+        x, y, idx = batch
+        frame_logits, clip_logits = net(x, output="frames+logits")
+        return frame_loss(frame_logits, targets[idx].to(x.device)) + clip_loss(clip_logits, y)
+    return objective
+
+
 @torch.no_grad()
 def _val_frame_scores(model, dataset: SplitDataset, batch_size: int) -> np.ndarray:
     model.eval()
@@ -88,11 +97,17 @@ def _val_frame_scores(model, dataset: SplitDataset, batch_size: int) -> np.ndarr
 
 def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str | Path | None = None, *,
                      head_input: str = "e", epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
-                     patience: int = 3, seed: int = 0, progress: bool = True, log=print) -> Path:
+                     patience: int = 3, seed: int = 0, finetune_epochs: int = 0, finetune_lr: float = 1e-3,
+                     progress: bool = True, log=print) -> Path:
     """Train a frame head on top of the bundle at `bundle_dir` and save the result as a new bundle at
     `out_dir` (default: `<bundle_dir>-frames`); its training checkpoints live in `<out_dir>/training`,
-    so an interrupted run resumes. Returns the new bundle's directory."""
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1)):
+    so an interrupted run resumes. Returns the new bundle's directory.
+
+    `finetune_epochs` > 0 adds a second stage that trains everything (backbone, heads) on the frame
+    loss plus the clip-level class-weighted BCE at `finetune_lr`: sharper frame scores, but the clip
+    model is then a new one (its EER must be measured again; calibrated clip thresholds are dropped)."""
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1),
+                             ("finetune_epochs", finetune_epochs, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(name, f"must be an integer >= {low}, got {value!r}")
     if not (isinstance(lr, (int, float)) and 0 < lr < 10):
@@ -127,6 +142,20 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
                       parameters=lambda m: list(m.frame_head.parameters()),
                       train_loader=loader(train, batch_size, True, seed), val_loader=loader(val, batch_size, False, seed),
                       max_epochs=epochs, patience=patience, lr=lr))
+    if finetune_epochs:
+        if bundle.spec.score != "sigmoid" or not model.has_head:
+            raise ConfigError("finetune_epochs", "fine-tuning keeps the clip head with class-weighted BCE: it needs "
+                                                 "a sigmoid-scored bundle with a detection head")
+        from raresound.losses.weighted_bce import ClassWeightedBCE
+
+        clip_loss = ClassWeightedBCE(torch.as_tensor(np.asarray(train.targets).sum(axis=0)))
+        trainer.fit(Stage(name="frames-finetune", objective=_joint_objective(loss_fn, clip_loss, torch.from_numpy(y_train)),
+                          val_objective=_joint_objective(loss_fn, clip_loss, torch.from_numpy(y_val)),
+                          parameters=lambda m: list(m.parameters()),
+                          train_loader=loader(train, batch_size, True, seed),
+                          val_loader=loader(val, batch_size, False, seed),
+                          max_epochs=finetune_epochs, patience=patience, lr=finetune_lr))
+        bundle.thresholds = {}  # calibrated for the old clip model
     scores = _val_frame_scores(model, val, batch_size)
     thresholds, val_eers, val_f1 = {}, {}, {}
     for c, name in enumerate(bundle.classes):
@@ -142,6 +171,7 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
     bundle.info = {**bundle.info, "frame_thresholds": thresholds,
                    "frames": {"head_input": head_input, "step_seconds": step_seconds, "val_frame_eer": val_eers,
                               "val_frame_f1": val_f1, "median": DEFAULT_MEDIAN_SECONDS, "min_gap": DEFAULT_MIN_GAP,
+                              "finetuned_epochs": trainer.results["frames-finetune"].epochs if finetune_epochs else 0,
                               "store": str(Path(store_dir).resolve()), "from_bundle": str(Path(bundle_dir).resolve()),
                               "stage": dataclasses.asdict(trainer.results["frames"])}}
     bundle.save(out_dir)

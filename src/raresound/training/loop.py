@@ -53,6 +53,8 @@ class OutputSelector(nn.Module):
             return self.model.cluster_logits(x)
         if output == "frames":
             return self.model.frame_logits(x)
+        if output == "frames+logits":
+            return self.model.frame_and_clip_logits(x)
         raise ValueError(f"unknown output {output!r}")
 
 
