@@ -23,25 +23,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 
-from raresound.bundle import load_bundle
 from raresound.data.manifest import read_manifest
-from raresound.evaluation.eer import evaluate_scores
 from raresound.evaluation.localisation import long_test_files
-from raresound.reproduce.frames import localise
-from raresound.store import FeatureStore
-
-
-def clip_eer(bundle, store: Path) -> float:
-    split = FeatureStore(store).split("test")
-    scores = []
-    for start in range(0, len(split), 64):
-        x = torch.as_tensor(np.asarray(split.features[start : start + 64], dtype=np.float32))
-        scores.append(bundle.score_features(x).numpy())
-    return evaluate_scores(np.concatenate(scores), np.asarray(split.labels), bundle.classes)["overall"]
+from raresound.reproduce.frames import clip_eer, localise
 
 
 def main() -> None:
@@ -49,7 +36,7 @@ def main() -> None:
     ap.add_argument("--manifest", required=True, type=Path, help="data set manifest (its test split is used)")
     ap.add_argument("--store", required=True, type=Path, help="feature store of that data set (clip-level EER)")
     ap.add_argument("--bundle", required=True, action="append", help="frame-level bundle (repeatable)")
-    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--files", type=int, default=24)
     ap.add_argument("--clips-per-file", type=int, default=9)
     ap.add_argument("--median", type=int, default=5, help="median filter over N steps")
     ap.add_argument("--threads", type=int, default=1)
@@ -65,7 +52,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for path in args.bundle:
             r = localise(Path(path), paths, reference, args.median)
-            eer = clip_eer(load_bundle(path), args.store)
+            eer = clip_eer(Path(path), args.store)
             print(f"| {path} | {r['step_seconds'] * 1000:.0f} | {100 * r['matched']:.0f}% | "
                   f"{r['onset_median']:.3f} / {r['onset_p90']:.3f} | {r['offset_median']:.3f} / {r['offset_p90']:.3f} | "
                   f"{100 * r['event_f1']:.1f}% | {100 * r['segment_f1']:.1f}% | {r['psds']:.3f} | {100 * eer:.1f} |")

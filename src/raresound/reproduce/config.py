@@ -71,6 +71,7 @@ class FramesSection:
     lr: float = 1e-2
     patience: int = 3
     head_input: Literal["e", "v"] = "e"
+    finetune_epochs: int = 0  # > 0: then train everything on frame + clip loss (training/frames.py)
     long_files: int = 8  # long test files of clips_per_file test clips each
     clips_per_file: int = 9
     median: int = 5  # median filter over steps
@@ -113,7 +114,8 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
     if cfg.toy is not None:
         cfg.toy = dict(cfg.toy)
     f = cfg.frames
-    for name, low in (("epochs", 0), ("patience", 1), ("long_files", 1), ("clips_per_file", 2), ("median", 1)):
+    for name, low in (("epochs", 0), ("patience", 1), ("long_files", 1), ("clips_per_file", 2), ("median", 1),
+                      ("finetune_epochs", 0)):
         if getattr(f, name) < low:
             raise ConfigError(f"frames.{name}", f"must be >= {low}, got {getattr(f, name)}")
     if f.median % 2 == 0 or not 0 < f.lr < 10:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from raresound.io import read_json, write_json
-from raresound.reproduce.config import METHOD_MODELS, Cell, FramesSection, ReproduceConfig, cell_done  # noqa: F401
+from raresound.reproduce.config import METHOD_MODELS, Cell, ReproduceConfig, cell_done
 
 EVENTS_JSON = Path("eval") / "test" / "events.json"
 LONG_FILES_DIR = "long-test"
@@ -60,6 +60,22 @@ def localise(bundle_dir: Path, paths: list[Path], reference: list, median: int) 
             "frame_thresholds": dict(zip(bundle.classes, detector.thresholds.tolist()))}
 
 
+def clip_eer(bundle_dir: Path, store: Path) -> float:
+    """Overall test EER of a bundle's clip scores on the store's test split."""
+    import numpy as np
+    import torch
+
+    from raresound.bundle import load_bundle
+    from raresound.evaluation.eer import evaluate_scores
+    from raresound.store import FeatureStore
+
+    bundle = load_bundle(bundle_dir)
+    split = FeatureStore(store).split("test")
+    scores = [bundle.score_features(torch.as_tensor(np.asarray(split.features[i : i + 64], dtype=np.float32))).numpy()
+              for i in range(0, len(split), 64)]
+    return evaluate_scores(np.concatenate(scores), np.asarray(split.labels), bundle.classes)["overall"]
+
+
 def run_frames(cfg: ReproduceConfig, cell: Cell, out: Path, store: Path, cache: Path,
                log: Callable[[str], None] = print) -> bool:
     """Frame heads + localisation for a finished cell (each model once); True if anything ran."""
@@ -77,8 +93,11 @@ def run_frames(cfg: ReproduceConfig, cell: Cell, out: Path, store: Path, cache: 
     for model in todo:
         frames_dir = run_dir / "models" / f"{model}-frames"
         train_frame_head(run_dir / "models" / model, store, frames_dir, head_input=f.head_input, epochs=f.epochs,
-                         lr=f.lr, patience=f.patience, seed=cell.seed, progress=False, log=lambda *_: None)
+                         lr=f.lr, patience=f.patience, seed=cell.seed, finetune_epochs=f.finetune_epochs,
+                         progress=False, log=lambda *_: None)
         done[model] = localise(frames_dir, paths, reference, f.median)
+        if f.finetune_epochs:  # a new clip model: its own test EER beside the original's
+            done[model]["clip_eer"] = clip_eer(frames_dir, store)
         write_json(run_dir / EVENTS_JSON, done)
         r = done[model]
         log(f"  {model}: onset/offset error median {r['onset_median']:.3f}/{r['offset_median']:.3f} s, "
@@ -106,7 +125,9 @@ def events_table(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, mod
                 found.setdefault(model, []).append(metrics)
     if not found:
         return None
-    header = ["method", "clip EER % (overall)", *[label for _, label, _ in COLUMNS], "seeds"]
+    tuned = all("clip_eer" in r for runs in found.values() for r in runs)
+    header = ["method", "clip EER % (overall)", *(["fine-tuned clip EER %"] if tuned else []),
+              *[label for _, label, _ in COLUMNS], "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     data = {}
     for model, runs in found.items():
@@ -114,5 +135,8 @@ def events_table(cfg: ReproduceConfig, out: Path, backbone: str, ratio: str, mod
         data[model] = {**means, "seeds": len(runs)}
         eer = fmt_mean_std(models[model]["overall"]) if model in models else "n/a"
         cells_ = [f"{scale * means[key]:.{3 if scale == 1 else 1}f}" for key, _, scale in COLUMNS]
+        if tuned:
+            data[model]["clip_eer"] = float(np.mean([r["clip_eer"] for r in runs]))
+            cells_ = [f"{100 * data[model]['clip_eer']:.1f}", *cells_]
         lines.append("| " + " | ".join([cell_label(cfg, backbone, ratio, model), eer, *cells_, str(len(runs))]) + " |")
     return "\n".join(lines) + "\n", data
