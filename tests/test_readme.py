@@ -71,3 +71,19 @@ def test_use_a_trained_detector_block_runs_on_a_demo_like_run(tmp_path, monkeypa
     assert len(reference) == 4 and all(e.onset % 2.0 == 0.5 and abs(e.offset - e.onset - 0.7) < 1e-9 for e in reference)
     assert "stream ended: 12.0 s of audio" in captured.err  # the whole file went through --stream
     assert "event-based (onset collar 0.5 s)" in out and "Nref 4" in out
+
+
+def test_frame_level_block_runs_on_a_demo_like_run(tmp_path, monkeypatch, capsys):
+    torch.set_num_threads(1)
+    commands = readme_commands("## Frame-level detection")
+    assert [c[1] for c in commands] == ["train-frames", "data", "detect", "evaluate-events"]
+    monkeypatch.chdir(tmp_path)
+    demo_like_layout(tmp_path)
+    capsys.readouterr()
+    for tokens in commands:
+        assert run_line(tokens, monkeypatch) == 0, " ".join(tokens)
+    out = capsys.readouterr().out
+    frames = Path("runs/demo/runs/baseline/models/baseline-frames")
+    assert (frames / "bundle.json").exists()
+    assert sorted(p.name for p in Path("runs/demo/scores").iterdir()) == ["long.tsv"]
+    assert "PSDS" in out and "segment-based" in out and "offset" in out
