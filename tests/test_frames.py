@@ -54,23 +54,24 @@ def test_a_class_without_positive_steps_is_refused():
         BalancedFrameBCE([0.0, 2.0], [5.0, 5.0])
 
 
-def _event_store(root: Path) -> tuple[Path, Normalizer]:
-    """A store of 2-s clips: background noise; a 'tone' clip holds a 1-kHz tone in [onset, offset)."""
-    logmel = LogMel(CFG)
+def _event_store(root: Path, cfg: FeatureConfig = CFG, counts=(("train", 60), ("val", 24))) -> tuple[Path, Normalizer]:
+    """A store of `cfg.clip_seconds` clips: background noise; a 'tone' clip holds a 1-kHz tone in [onset, offset)."""
+    logmel = LogMel(cfg)
     rng = np.random.default_rng(0)
     splits, features = {}, {}
-    for split, n in (("train", 60), ("val", 24)):
+    seconds = cfg.clip_seconds
+    for split, n in counts:
         records, rows = [], []
         for i in range(n):
             seed = int(rng.integers(1 << 30))
             if i % 2:
                 onset = float(np.round(rng.uniform(0.1, 1.2), 2))
                 offset = float(np.round(onset + rng.uniform(0.3, 0.7), 2))
-                wave = planted_wave(2.0, [(onset, offset)], seed=seed)
-                records.append(ClipRecord(f"{split}{i}.wav", ("tone",), split, f"s{i}", 2.0, onset, offset))
+                wave = planted_wave(seconds, [(onset, offset)], seed=seed)
+                records.append(ClipRecord(f"{split}{i}.wav", ("tone",), split, f"s{i}", seconds, onset, offset))
             else:
-                wave = planted_wave(2.0, [], seed=seed)
-                records.append(ClipRecord(f"{split}{i}.wav", (), split, f"s{i}", 2.0))
+                wave = planted_wave(seconds, [], seed=seed)
+                records.append(ClipRecord(f"{split}{i}.wav", (), split, f"s{i}", seconds))
             with torch.no_grad():
                 rows.append(logmel(torch.from_numpy(wave)).numpy())
         x = np.stack(rows)
@@ -78,7 +79,7 @@ def _event_store(root: Path) -> tuple[Path, Normalizer]:
         x.astype(np.float16).tofile(root / f"{split}.f16")
         write_manifest(records, root / f"{split}.index.csv")
         splits[split] = {"n": n, "n_frames": x.shape[1], "n_mels": x.shape[2]}
-    write_json(root / "meta.json", {"version": 1, "feature_config": CFG.to_dict(), "classes": ["tone"],
+    write_json(root / "meta.json", {"version": 1, "feature_config": cfg.to_dict(), "classes": ["tone"],
                                     "splits": splits, "dtype": "float16"})
     return root, Normalizer().fit(features["train"])
 
@@ -176,3 +177,21 @@ def test_finetuning_trains_the_backbone_and_drops_the_clip_calibration(trained):
     assert not torch.equal(after.model.backbone.lstm.weight_hh_l0, before.model.backbone.lstm.weight_hh_l0)
     assert after.thresholds == {} and after.info["frames"]["finetuned_epochs"] == 2
     assert {"frames", "frames-finetune"} <= {p.name for p in (out / "training" / "stages").iterdir()}
+
+
+@pytest.mark.parametrize("backbone, kwargs, head_input, step", [
+    ("cnn", {"n_mels": 16, "n_frames": 500}, "e", 0.05),
+    ("lstm", {"n_mels": 16, "hidden_size": 8}, "v", 0.01),  # a proposed-style bundle: cluster softmax per step
+])
+def test_frame_heads_for_the_cnn_and_the_cluster_softmax(tmp_path, backbone, kwargs, head_input, step):
+    cfg = FeatureConfig(n_mels=16, clip_seconds=5.0)
+    store, normalizer = _event_store(tmp_path, cfg, (("train", 12), ("val", 6)))
+    torch.manual_seed(0)
+    spec = ModelSpec(backbone=backbone, backbone_kwargs=kwargs, n_classes=1,
+                     **({"cluster_k": 4, "head_input": "v"} if head_input == "v" else {}))
+    Bundle(build_model(spec).eval(), spec, ["tone"], cfg, normalizer, {"tone": 0.5}).save(tmp_path / "clip")
+    out = train_frame_head(tmp_path / "clip", store, epochs=1, head_input=head_input, progress=False, log=lambda *_: None)
+    bundle = load_bundle(out)
+    assert out == Path(str((tmp_path / "clip").resolve()) + "-frames") and bundle.spec.frame_head_input == head_input
+    result = FrameDetector(bundle).detect_wave(planted_wave(7.0, [(2.0, 3.0)]), 16000)
+    assert result.step_seconds == pytest.approx(step) and result.frame_scores.shape == (round(7.0 / step), 1)
