@@ -68,8 +68,11 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
             if localised is not None:
                 results_json.setdefault("events", {})[f"{backbone}/{ratio}"] = localised[1]
                 f = cfg.frames
-                lines += ["Localised events: each model with a frame head (frozen backbone, so the EER is the "
-                          f"one above) detecting in one pass over {f.long_files} long test files of "
+                how = ("frozen backbone, so the clip EER is the one above" if not f.finetune_epochs else
+                       f"head on the frozen backbone, then everything fine-tuned on frame + clip loss for up to "
+                       f"{f.finetune_epochs} epochs: a new clip model, whose test EER is the third column")
+                lines += [f"Localised events: each model with a frame head ({how}) "
+                          f"detecting in one pass over {f.long_files} long test files of "
                           f"{f.clips_per_file} test clips each (median filter {f.median} steps). Boundary errors "
                           "are medians over reference events matched to their most-overlapping detection; event "
                           "F1 has onset and offset criteria (200 ms collar, offset collar 20 % of the length), "
