@@ -37,8 +37,8 @@ from raresound.detection.postprocess import DetectedEvent, MedianFilter, sort_ev
 from raresound.errors import ConfigError, DataError
 from raresound.models.factory import frame_scores_from_logits, scores_from_logits
 
-OFFLINE_BLOCK_FRAMES = 1000  # 10 s per LogMel call for files
-STREAM_BLOCK_FRAMES = 20  # 0.2 s for live streams: bounds the framing latency
+OFFLINE_BLOCK_FRAMES = 2000  # 20 s per LogMel call for files (= the decode block)
+STREAM_BLOCK_FRAMES = 10  # 0.1 s for live streams: bounds the framing latency
 DEFAULT_FRAME_THRESHOLD = 0.5
 
 

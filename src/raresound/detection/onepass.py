@@ -154,6 +154,19 @@ class OnePassScorer:
         self.timings["network"] += time.perf_counter() - started
         return frame_logits, window_logits
 
+    def _window_logits(self, span: Tensor, n: int) -> Tensor:
+        """Clip logits of the n windows whose steps are `span` (window k: steps [k*hop, k*hop + W))."""
+        backbone, hop, width = self.model.backbone, self.hop_steps, self.window_steps
+        if isinstance(backbone, LSTMBackbone) and backbone.pooling == "max" and width % hop == 0:
+            # max over a window = max over its W/hop hop-blocks' maxima: each step is read once, not
+            # W/hop times (exact: max is associative)
+            blocks = span[: (n - 1 + width // hop) * hop].reshape(-1, hop, span.shape[-1]).amax(dim=1)
+            e = blocks.unfold(0, width // hop, 1).amax(dim=-1)  # [n, H]
+            e = torch.nn.functional.normalize(e, dim=1) if backbone.normalize else e
+            return self.model._head_logits(e)
+        windows = span.unfold(0, width, hop)  # [n, ..., W]: steps axis last
+        return self.model.clip_logits_from_steps(windows.movedim(-1, 1))  # [n, W, ...]
+
     def _windows(self, limit: int | None) -> Tensor | None:
         if self._steps is None:
             return None
@@ -165,9 +178,7 @@ class OnePassScorer:
             return None
         lo = self.n_windows * self.hop_steps - self._steps_base
         span = self._steps[lo : lo + (last - self.n_windows) * self.hop_steps + self.window_steps]
-        windows = span.unfold(0, self.window_steps, self.hop_steps)  # [j, ..., W]: steps axis last
-        windows = windows.movedim(-1, 1)  # [j, W, ...]
-        logits = self.model.clip_logits_from_steps(windows)
+        logits = self._window_logits(span, last + 1 - self.n_windows)
         self.n_windows = last + 1
         drop = self.n_windows * self.hop_steps - self._steps_base
         self._steps = self._steps[drop:]
