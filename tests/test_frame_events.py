@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from raresound.detection.frame_detector import StepGrid
+from raresound.detection.frame_events import StepGrid
 from raresound.detection.frame_events import FrameEventDecoder
 from raresound.detection.postprocess import DecisionEngine
 

@@ -110,6 +110,18 @@ def _appended_to(path: Path) -> Iterator[Path]:
             raise OutputError(path, exc.strerror or str(exc)) from None
 
 
+def read_text_input(path: str | Path, noun: str, encoding: str = "utf-8") -> str:
+    """The text of an input file; unreadable or non-UTF-8 input is a one-line DataError naming the
+    file and what it was read as (`noun`, e.g. "event list")."""
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {noun} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        article = "an" if noun[:1].lower() in "aeiou" else "a"
+        raise DataError(f"{path}: not UTF-8 text, so not {article} {noun}") from None
+
+
 def write_text(path: str | Path, text: str) -> None:
     if str(path) == STDOUT:
         sys.stdout.write(text)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -40,24 +39,6 @@ from raresound.models.factory import frame_scores_from_logits, scores_from_logit
 OFFLINE_BLOCK_FRAMES = 2000  # 20 s per LogMel call for files (= the decode block)
 STREAM_BLOCK_FRAMES = 10  # 0.1 s for live streams: bounds the framing latency
 DEFAULT_FRAME_THRESHOLD = 0.5
-
-
-@dataclass(frozen=True)
-class StepGrid:
-    """Steps as the event tracker's "windows": step k covers [k * step, (k + 1) * step)."""
-
-    step_seconds: float
-
-    @property
-    def window_seconds(self) -> float:
-        return self.step_seconds
-
-    @property
-    def hop_seconds(self) -> float:
-        return self.step_seconds
-
-    def window_start(self, k: int) -> float:
-        return k * self.step_seconds
 
 
 def frame_thresholds(bundle: Bundle, override: float | Mapping[str, float] | None = None) -> np.ndarray:
@@ -93,7 +74,6 @@ class FrameDetector:
         self.model = bundle.model.eval()
         self.step_frames = self.model.step_frames
         self.step_seconds = self.step_frames * self.config.hop_length / self.config.sample_rate
-        self.steps = StepGrid(self.step_seconds)
         self.thresholds = frame_thresholds(bundle, thresholds)
         # None: the post-processing stored with the frame head (training/frames.py), in steps
         stored = dict(bundle.info.get("frames") or {})

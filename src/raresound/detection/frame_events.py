@@ -16,35 +16,48 @@ no later run can merge into it (the decided steps have passed its offset + min_g
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from raresound.detection.postprocess import DetectedEvent, MedianFilter
-from raresound.errors import ConfigError
+from raresound.detection.postprocess import DetectedEvent, EventTracker, MedianFilter
 
-_TIME_SLACK = 1e-9
+
+@dataclass(frozen=True)
+class StepGrid:
+    """Steps as the event tracker's "windows": step k covers [k * step, (k + 1) * step)."""
+
+    step_seconds: float
+
+    @property
+    def window_seconds(self) -> float:
+        return self.step_seconds
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.step_seconds
+
+    def window_start(self, k: int) -> float:
+        return k * self.step_seconds
 
 
 class FrameEventDecoder:
     def __init__(self, step_seconds: float, classes: Sequence[str], thresholds: np.ndarray, median: int = 1,
                  min_gap: float = 0.0):
         MedianFilter(median)  # the same validation (odd, >= 1)
-        if not (isinstance(min_gap, (int, float)) and math.isfinite(min_gap) and min_gap >= 0):
-            raise ConfigError("detect.min_gap", f"must be a number of seconds >= 0, got {min_gap!r}")
+        # runs -> events (merging, emission, clipping): window detection's tracker on a grid of steps
+        self._tracker = EventTracker(StepGrid(float(step_seconds)), classes, min_gap)
         self.step = float(step_seconds)
         self.classes = list(classes)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.radius = median // 2
-        self.min_gap = float(min_gap)
         L = len(self.classes)
         self._decisions = np.zeros((0, L), bool)  # raw decisions from step _base on
         self._scores = np.zeros((0, L), np.float64)
         self._base = 0  # global step of _decisions[0]
         self._next = 0  # next step whose filtered decision is not yet made
         self._run: list[list | None] = [None] * L  # [first step, peak] of an open run
-        self._pending: list[list | None] = [None] * L  # [onset, offset, peak] of an unmerged event
 
     def push(self, scores: np.ndarray) -> list[DetectedEvent]:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1, len(self.classes))
@@ -59,11 +72,8 @@ class FrameEventDecoder:
             if self._run[c] is not None:
                 first, peak = self._run[c]
                 self._run[c] = None
-                self._add(c, first, self._next - 1, peak, out)
-            if self._pending[c] is not None:
-                onset, offset, peak = self._pending[c]
-                out.append(DetectedEvent(float(onset), float(min(offset, duration)), self.classes[c], float(peak)))
-                self._pending[c] = None
+                self._tracker.add_run(c, first, self._next - 1, peak, out)
+            self._tracker.flush(c, duration, out)
         return out
 
     def _filtered(self, end: int, at_end: bool) -> np.ndarray:
@@ -92,11 +102,8 @@ class FrameEventDecoder:
             self._runs(c, decided[:, c], scores[:, c], out)
         self._next = end
         for c in range(len(self.classes)):  # pending events no later run can reach
-            pending, run = self._pending[c], self._run[c]
-            earliest = (run[0] if run is not None else self._next) * self.step
-            if pending is not None and earliest > pending[1] + self.min_gap + _TIME_SLACK:
-                out.append(DetectedEvent(float(pending[0]), float(pending[1]), self.classes[c], float(pending[2])))
-                self._pending[c] = None
+            run = self._run[c]
+            self._tracker.emit_if_final(c, run[0] if run is not None else self._next, out)
         keep = max(0, self._next - self.radius - self._base)  # left context of the next decisions
         self._decisions, self._scores = self._decisions[keep:], self._scores[keep:]
         self._base += keep
@@ -109,7 +116,7 @@ class FrameEventDecoder:
         if positive.size and not positive[0] and self._run[c] is not None:  # the open run ended at k0 - 1
             first, peak = self._run[c]
             self._run[c] = None
-            self._add(c, first, k0 - 1, peak, out)
+            self._tracker.add_run(c, first, k0 - 1, peak, out)
         for start, stop in zip(starts, stops):
             peak = float(scores[start:stop].max())
             if start == 0 and self._run[c] is not None:  # continues the open run
@@ -120,16 +127,4 @@ class FrameEventDecoder:
             if stop == positive.size:  # still open at the block's end
                 self._run[c] = [first, peak]
             else:
-                self._add(c, first, k0 + stop - 1, peak, out)
-
-    def _add(self, c: int, first: int, last: int, peak: float, out: list) -> None:
-        t_f, t_l, h = first * self.step, last * self.step, self.step
-        onset, offset = min(t_l, t_f + h - h), max(t_f + h, t_l + h)  # EventTracker's formula, same rounding
-        pending = self._pending[c]
-        if pending is not None and onset <= pending[1] + self.min_gap + _TIME_SLACK:
-            pending[1] = max(pending[1], offset)
-            pending[2] = max(pending[2], peak)
-            return
-        if pending is not None:
-            out.append(DetectedEvent(float(pending[0]), float(pending[1]), self.classes[c], float(pending[2])))
-        self._pending[c] = [onset, offset, peak]
+                self._tracker.add_run(c, first, k0 + stop - 1, peak, out)

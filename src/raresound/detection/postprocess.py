@@ -118,6 +118,11 @@ class EventTracker:
     def _close(self, c: int, out: list) -> None:
         first, last, peak = self._run[c]
         self._run[c] = None
+        self.add_run(c, first, last, peak, out)
+
+    def add_run(self, c: int, first: int, last: int, peak: float, out: list) -> None:
+        """A finished run of positive windows first..last of class c: merged into the pending event
+        when within min_gap of it, else the pending event is emitted into `out` and this one waits."""
         onset, offset = self._event(first, last)
         pending = self._pending[c]
         if pending is not None and onset <= pending[1] + self.min_gap + _TIME_SLACK:
@@ -127,6 +132,19 @@ class EventTracker:
         if pending is not None:
             out.append(self._make(c, pending))
         self._pending[c] = [onset, offset, peak]
+
+    def emit_if_final(self, c: int, earliest: int, out: list) -> None:
+        """Emit class c's pending event if no run starting at window `earliest` or later can merge into it."""
+        pending = self._pending[c]
+        if pending is not None and self.grid.window_start(earliest) > pending[1] + self.min_gap + _TIME_SLACK:
+            out.append(self._make(c, pending))
+            self._pending[c] = None
+
+    def flush(self, c: int, duration: float, out: list) -> None:
+        """Emit class c's pending event, its offset clipped to `duration` (end of the signal)."""
+        if self._pending[c] is not None:
+            out.append(self._make(c, self._pending[c], duration))
+            self._pending[c] = None
 
     def _make(self, c: int, p: list, duration: float | None = None) -> DetectedEvent:
         offset = p[1] if duration is None else min(p[1], duration)
@@ -144,14 +162,9 @@ class EventTracker:
                     run[2] = max(run[2], float(scores[c]))
             elif run is not None:
                 self._close(c, out)
-            pending = self._pending[c]
-            if pending is not None:
-                # Every later event starts no earlier than the first window of its run.
-                run = self._run[c]
-                earliest = self.grid.window_start(run[0] if run is not None else k + 1)
-                if earliest > pending[1] + self.min_gap + _TIME_SLACK:
-                    out.append(self._make(c, pending))
-                    self._pending[c] = None
+            # Every later event starts no earlier than the first window of its run.
+            run = self._run[c]
+            self.emit_if_final(c, run[0] if run is not None else k + 1, out)
         return out
 
     def finish(self, duration: float) -> list[DetectedEvent]:
@@ -159,9 +172,7 @@ class EventTracker:
         for c in range(len(self.classes)):
             if self._run[c] is not None:
                 self._close(c, out)
-            if self._pending[c] is not None:
-                out.append(self._make(c, self._pending[c], duration))
-                self._pending[c] = None
+            self.flush(c, duration, out)
         return out
 
 

@@ -41,7 +41,7 @@ from typing import Iterable, NamedTuple, Sequence
 from raresound.errors import DataError
 from raresound.evaluation.counts import class_average, class_metrics, overall_metrics
 from raresound.evaluation.event_matching import maximum_matching
-from raresound.io import write_text
+from raresound.io import read_text_input, write_text
 
 COLLAR_SLACK_S = 1e-9
 HEADER = ("filename", "onset", "offset", "event_label")
@@ -80,12 +80,7 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
     4 fields, filename, onset, offset, event_label, with finite numbers 0 <= onset <= offset.
     Errors are DataErrors naming path:line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read event list ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text, so not an event list") from None
+    text = read_text_input(path, "event list", encoding="utf-8-sig")
     rows: list[tuple[str, str, float | None, float | None, str | None]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -149,6 +144,15 @@ def _offset_ok(ref: Event, est: Event, t_collar: float, percentage_of_length: fl
     return abs(ref.offset - est.offset) <= collar + COLLAR_SLACK_S
 
 
+def events_and_classes(reference: Iterable, estimated: Iterable, classes: Sequence[str] | None):
+    """(reference Events, estimated Events, classes): classes default to every label seen, sorted."""
+    ref = [_as_event(e) for e in reference]
+    est = [_as_event(e) for e in estimated]
+    if classes is None:
+        classes = sorted({e.event_label for e in ref} | {e.event_label for e in est})
+    return ref, est, list(classes)
+
+
 def _zero_counts() -> dict:
     return {"Nref": 0, "Nsys": 0, "Ntp": 0}
 
@@ -176,11 +180,7 @@ def event_based_metrics(
         raise DataError(f"t_collar must be a finite number >= 0, got {t_collar}")
     if not 0 <= percentage_of_length <= 1:
         raise DataError(f"percentage_of_length must be in [0, 1], got {percentage_of_length}")
-    ref = [_as_event(e) for e in reference]
-    est = [_as_event(e) for e in estimated]
-    if classes is None:
-        classes = sorted({e.event_label for e in ref} | {e.event_label for e in est})
-    classes = list(classes)
+    ref, est, classes = events_and_classes(reference, estimated, classes)
 
     def close(r: Event, s: Event) -> bool:
         return _onset_ok(r, s, t_collar) and (

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from raresound.errors import DataError
-from raresound.io import write_text
+from raresound.io import read_text_input, write_text
 
 SUFFIX = ".tsv"
 
@@ -88,12 +88,7 @@ def write_score_files(directory: str | Path, scores_by_file: Mapping[str, tuple[
 def read_score_file(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(classes, timestamps (S+1,), scores (S, L)) of one score file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read score file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text, so not a score file") from None
+    text = read_text_input(path, "score file")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path}: empty, not a score file")

@@ -29,7 +29,7 @@ import numpy as np
 
 from raresound.errors import DataError
 from raresound.evaluation.counts import class_average, class_metrics, overall_metrics
-from raresound.evaluation.events import Event, _as_event
+from raresound.evaluation.events import Event, events_and_classes
 
 
 def activity_roll(events: Iterable[Event], classes: Sequence[str], n_segments: int,
@@ -59,11 +59,7 @@ def segment_based_metrics(
     f_measure}, "class_wise": {label: {...}}, "class_wise_average": {error_rate, f_measure}}``."""
     if not (time_resolution > 0 and math.isfinite(time_resolution)):
         raise DataError(f"time_resolution must be a finite number > 0, got {time_resolution}")
-    ref = [_as_event(e) for e in reference]
-    est = [_as_event(e) for e in estimated]
-    if classes is None:
-        classes = sorted({e.event_label for e in ref} | {e.event_label for e in est})
-    classes = list(classes)
+    ref, est, classes = events_and_classes(reference, estimated, classes)
     by_file: dict[str, tuple[list[Event], list[Event]]] = defaultdict(lambda: ([], []))
     for e in ref:
         by_file[e.filename][0].append(e)
