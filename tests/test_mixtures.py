@@ -146,3 +146,36 @@ def test_input_errors(material, tmp_path):
         mix_dataset(crossing, long_bg, tmp_path)
     with pytest.raises(DataError, match="no usable background recordings in split 'train'"):
         mix_dataset(events[:1], [ClipRecord(long_bg[0].path, (), "test", "b")], tmp_path)
+
+
+def _barks(levels=(0.3, 0.6, 0.2), starts=(0.5, 2.0, 3.5), length=0.4, seed=0):
+    """Three tone bursts separated by silence: the second is the loudest."""
+    x = np.zeros(5 * SR)
+    for level, at in zip(levels, starts):
+        x += _tone_burst(seed, total_s=5.0, burst_s=length, at_s=at, level=level)
+    return x
+
+
+def test_loudest_occurrence_is_one_burst_of_several():
+    from raresound.data.mixtures import loudest_occurrence
+
+    x = _barks()
+    start, stop = loudest_occurrence(x, SR)
+    assert abs(start - 2.0 * SR) <= SR // 50 and abs(stop - 2.4 * SR) <= SR // 50
+    assert active_span(x, SR)[0] <= 0.5 * SR + SR // 100  # "active" keeps all three and their gaps
+    # bursts closer than the bridge are one occurrence
+    close = _barks(levels=(0.5, 0.6, 0.0), starts=(1.0, 1.45, 4.0))
+    start, stop = loudest_occurrence(close, SR)
+    assert abs(start - 1.0 * SR) <= SR // 50 and abs(stop - 1.85 * SR) <= SR // 50
+
+
+def test_single_event_span_mixes_one_occurrence(tmp_path):
+    bg = [ClipRecord(_write(tmp_path / f"bg/{i}.wav", 0.05 * np.random.default_rng(i).standard_normal(10 * SR)), (),
+                     "train", f"bg{i}") for i in range(3)]
+    ev = [ClipRecord(_write(tmp_path / f"ev/{i}.wav", _barks(seed=i)), ("dog",), "train", f"dog{i}") for i in range(3)]
+    for span, length in (("active", 3.4), ("single", 0.4)):
+        result = mix_dataset(ev, bg, tmp_path / span, {"dog": 3, "background": 0}, event_span=span)
+        for rec in read_manifest(result.manifest):
+            assert abs(rec.offset - rec.onset - length) <= 0.05, span
+    with pytest.raises(Exception, match="event_span"):
+        mix_dataset(ev, bg, tmp_path / "x", {"dog": 1}, event_span="loudest")

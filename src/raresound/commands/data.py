@@ -60,6 +60,9 @@ def _register_mix(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--event-span", choices=("active", "single"), default="active",
+                   help="active: an event clip from its first to its last sound (default); single: only its "
+                        "loudest occurrence, so onset/offset bound one sound (for frame-level training)")
     p.set_defaults(func=run_mix)
 
 
@@ -150,7 +153,7 @@ def run_mix(args: argparse.Namespace) -> int:
     _, backgrounds = events_and_backgrounds(read_manifest(args.backgrounds or args.events))
     result = mix_dataset(events, backgrounds, args.out, _parse_counts(args.counts), ebr_db=args.ebr_db,
                          clip_seconds=args.clip_seconds, resplit=args.resplit, seed=args.seed,
-                         audio_format=args.format, workers=args.workers)
+                         audio_format=args.format, workers=args.workers, event_span=args.event_span)
     _summary(result.manifest)
     if result.skipped:
         print(f"skipped {len(result.skipped)} source file(s); see {Path(args.out) / 'report.csv'}")

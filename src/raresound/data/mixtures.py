@@ -138,6 +138,41 @@ def active_span(wave: np.ndarray, sr: int, threshold_db: float = TRIM_DB) -> tup
     return int(on[0] * hop), int(min(wave.size, (on[-1] + 1) * hop))
 
 
+# event_span="single": one occurrence of the sound (one bark of a barking clip). Frames within
+# SINGLE_DB of the clip's loudest 10-ms frame are the sound; runs of them closer than SINGLE_BRIDGE_S
+# are one occurrence (a bark's own dips), and the occurrence holding the loudest frame is the event.
+EVENT_SPANS = ("active", "single")
+SINGLE_DB = -20.0
+SINGLE_BRIDGE_S = 0.1
+
+
+def loudest_occurrence(wave: np.ndarray, sr: int, threshold_db: float = SINGLE_DB,
+                       bridge_seconds: float = SINGLE_BRIDGE_S) -> tuple[int, int]:
+    """[start, stop) of the run of 10-ms frames within threshold_db of the loudest frame that holds the
+    loudest frame, joining runs separated by gaps shorter than bridge_seconds."""
+    hop = max(1, sr // 100)
+    n = wave.size // hop * hop
+    if n == 0:
+        return (0, wave.size) if np.any(wave) else (0, 0)
+    frames = np.sqrt(np.mean(np.square(wave[:n].reshape(-1, hop), dtype=np.float64), axis=1))
+    if frames.max() == 0.0:
+        return 0, 0
+    loud = frames >= frames.max() * 10.0 ** (threshold_db / 20.0)
+    peak = int(np.argmax(frames))
+    bridge = max(1, int(round(bridge_seconds * 100)))
+    start = stop = peak
+    while True:  # grow over loud frames and across quiet gaps shorter than the bridge
+        left = np.flatnonzero(loud[max(0, start - bridge):start])
+        right = np.flatnonzero(loud[stop + 1:stop + 1 + bridge])
+        if not left.size and not right.size:
+            break
+        if left.size:
+            start = max(0, start - bridge) + int(left[0])
+        if right.size:
+            stop = stop + 1 + int(right[-1])
+    return start * hop, min(wave.size, (stop + 1) * hop)
+
+
 def _cut(path: str, onset: float | None, offset: float | None, sr: int) -> np.ndarray:
     """The record's audio, restricted to its annotated [onset, offset] when it has one."""
     with warnings.catch_warnings():
@@ -148,13 +183,13 @@ def _cut(path: str, onset: float | None, offset: float | None, sr: int) -> np.nd
     return wave
 
 
-def _survey(record: ClipRecord, sr: int) -> tuple[int, int] | str:
-    """Active span of a source clip, or the reason it cannot be used."""
+def _survey(record: ClipRecord, sr: int, span: str = "active") -> tuple[int, int] | str:
+    """Active span (or, for span="single", loudest occurrence) of a source clip, or the reason it cannot be used."""
     try:
         wave = _cut(record.path, record.onset, record.offset, sr)
     except AudioError as exc:
         return exc.reason
-    start, stop = active_span(wave, sr)
+    start, stop = active_span(wave, sr) if span == "active" else loudest_occurrence(wave, sr)
     if stop - start < sr // 100:
         return "silent (no active audio after trimming)"
     return start, stop
@@ -205,10 +240,10 @@ def _render_mixture(job: dict) -> tuple[str, str | None]:
 
 
 def _material_by_split(records: Sequence[ClipRecord], sr: int, role: str,
-                       skipped: list[tuple[str, str]]) -> dict[str, list[Material]]:
+                       skipped: list[tuple[str, str]], span: str = "active") -> dict[str, list[Material]]:
     by_split: dict[str, list[Material]] = defaultdict(list)
     for rec in records:
-        survey = _survey(rec, sr)
+        survey = _survey(rec, sr, span)
         if isinstance(survey, str):
             skipped.append((rec.path, f"{role}: {survey}"))
         else:
@@ -228,7 +263,7 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
                 counts: Mapping[str, int] | None = None, *, ebr_db: Sequence[float] = DEFAULT_EBRS_DB,
                 clip_seconds: float = 10.0, sample_rate: int = 16000, resplit: bool = False,
                 fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0, audio_format: str = "wav",
-                workers: int = 1) -> MixResult:
+                workers: int = 1, event_span: str = "active") -> MixResult:
     """Mix isolated `events` (one label each, optional onset/offset cut) into `backgrounds`
     (unlabelled) and write out_dir/audio/<split>/*.wav, manifest.csv, mixtures.csv (the recipe of
     every clip) and report.csv (skipped source files).
@@ -239,7 +274,13 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
     Backgrounds are drawn from the same split as the event and concatenated (random pieces, random
     windows of longer ones, 20-ms crossfades) to fill a clip: two 5-s recordings per 10-s clip.
     resplit: re-assign splits by source with `fractions` instead of trusting the records' splits
-    (which must already be source-disjoint)."""
+    (which must already be source-disjoint).
+    event_span: "active" mixes each event clip from its first to its last sound (a barking clip: all
+    its barks, and their gaps, as one event); "single" mixes only its loudest occurrence
+    (`loudest_occurrence`), so the manifest's onset/offset bound one sound: what frame-level
+    training and boundary evaluation need."""
+    if event_span not in EVENT_SPANS:
+        raise ConfigError("event_span", f"{event_span!r} is not one of {EVENT_SPANS}")
     if not events and not backgrounds:
         raise DataError("nothing to mix: no event and no background records")
     for rec in events:
@@ -261,7 +302,7 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
 
     sr, n = int(sample_rate), int(round(clip_seconds * sample_rate))
     skipped: list[tuple[str, str]] = []
-    event_pool = _material_by_split(events, sr, "event", skipped)
+    event_pool = _material_by_split(events, sr, "event", skipped, event_span)
     bg_pool = _material_by_split(backgrounds, sr, "background", skipped)
     classes = sorted({rec.labels[0] for rec in events})
     if counts is None:

@@ -32,6 +32,7 @@ class MixConfig:
     seed: int = 0
     format: str = "wav"
     counts: dict = field(default_factory=dict)  # split -> {class: clips}
+    event_span: Literal["active", "single"] = "active"  # "single": one occurrence per event (data/mixtures.py)
 
 
 @dataclass

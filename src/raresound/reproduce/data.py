@@ -29,6 +29,8 @@ def _data_fingerprint(cfg: ReproduceConfig) -> dict:
     d["root"] = os.path.abspath(cfg.data.root)
     for key in ("cache_dir", "workers", "features"):  # do not change the clips
         d.pop(key)
+    if d.get("mixtures") and d["mixtures"].get("event_span") == "active":
+        del d["mixtures"]["event_span"]  # the default, as before the option existed: caches stay valid
     return d
 
 
@@ -95,7 +97,7 @@ def build_data(cfg: ReproduceConfig, cache: Path, log: Callable[[str], None] = p
                 result = mix_dataset(ev, bg, cache / "mix" / split, counts, ebr_db=mix.ebr_db,
                                      clip_seconds=mix.clip_seconds, resplit=False,
                                      seed=stable_seed(mix.seed, split), audio_format=mix.format,
-                                     workers=cfg.data.workers)
+                                     workers=cfg.data.workers, event_span=mix.event_span)
                 merged.extend(read_manifest(result.manifest))
                 mix_skipped += len(result.skipped)
             write_manifest(merged, manifest)
