@@ -195,3 +195,20 @@ def test_frame_heads_for_the_cnn_and_the_cluster_softmax(tmp_path, backbone, kwa
     assert out == Path(str((tmp_path / "clip").resolve()) + "-frames") and bundle.spec.frame_head_input == head_input
     result = FrameDetector(bundle).detect_wave(planted_wave(7.0, [(2.0, 3.0)]), 16000)
     assert result.step_seconds == pytest.approx(step) and result.frame_scores.shape == (round(7.0 / step), 1)
+
+
+def test_train_frames_bad_inputs_are_one_line_errors(trained, tmp_path, capsys):
+    root, _ = trained
+    from helpers import make_store
+
+    other = make_store(tmp_path / "other", clip_seconds=2.0)  # classes alarm/knock, not the bundle's
+    assert cli_main(["train-frames", str(root / "clip"), "--data", str(other)]) != 0
+    assert "differ from the bundle's" in capsys.readouterr().err
+    assert cli_main(["train-frames", str(root / "clip"), "--data", str(root), "--epochs", "0"]) != 0
+    assert "epochs" in capsys.readouterr().err
+    probe_spec = ModelSpec(backbone="stats", backbone_kwargs={"n_mels": 64}, n_classes=1)
+    Bundle(build_model(probe_spec), probe_spec, ["tone"], CFG, load_bundle(root / "clip").normalizer,
+           {"tone": 0.5}).save(tmp_path / "probe")
+    assert cli_main(["train-frames", str(tmp_path / "probe"), "--data", str(root)]) != 0
+    err = capsys.readouterr().err
+    assert "no per-step outputs" in err and len(err.strip().splitlines()) == 1

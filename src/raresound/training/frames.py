@@ -122,7 +122,10 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
     if "val" not in store.splits:
         raise DataError(f"{store_dir}: no 'val' split (frame thresholds and early stopping need one)")
     model = bundle.model
-    model.attach_frame_head(len(bundle.classes), head_input)
+    try:
+        model.attach_frame_head(len(bundle.classes), head_input)
+    except ValueError as exc:  # models' ParameterError: no per-step outputs, 'v' without clusters, ...
+        raise DataError(f"{bundle_dir}: {' '.join(str(exc).split())}") from None
     train = SplitDataset(store.split("train"), bundle.normalizer)
     val = SplitDataset(store.split("val"), bundle.normalizer)
     n_frames = int(train.features.shape[1])
