@@ -89,7 +89,7 @@ def run(args) -> int:
 
 
 def _run_files(args) -> int:
-    from raresound.detect import detect_files, write_events, write_json_report, write_scores_csv
+    from raresound.detect import WindowDetector, detect_files, write_events, write_json_report, write_scores_csv
 
     detector = _detector(args)
     report = detect_files(detector, args.audio, full_paths=args.full_paths)
@@ -112,6 +112,11 @@ def _run_files(args) -> int:
 
         write_frame_scores(report.results, args.frame_scores, detector.classes)
     print(f"raresound: {report.summary()}", file=sys.stderr)
+    if isinstance(detector, WindowDetector) and report.results:
+        g = detector.grid
+        print(f"raresound: note: events from {g.window_seconds:g}-s windows every {g.hop_seconds:g} s, so their "
+              "boundaries are within a hop; `raresound train-frames` gives the bundle a frame-level head "
+              "(sub-second boundaries, one pass)", file=sys.stderr)
     return 1 if not report.results else 0
 
 
