@@ -125,15 +125,22 @@ class MixResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def active_span(wave: np.ndarray, sr: int, threshold_db: float = TRIM_DB) -> tuple[int, int]:
-    """[start, stop) from the first to the last 10-ms frame within threshold_db of the loudest."""
+def _frame_rms(wave: np.ndarray, sr: int) -> tuple[np.ndarray, int] | tuple[int, int]:
+    """(RMS of each whole 10-ms frame, hop), or the span to return when there is no frame to measure
+    ((0, len) for a sub-frame clip with sound, (0, 0) for silence)."""
     hop = max(1, sr // 100)
     n = wave.size // hop * hop
     if n == 0:
         return (0, wave.size) if np.any(wave) else (0, 0)
     frames = np.sqrt(np.mean(np.square(wave[:n].reshape(-1, hop), dtype=np.float64), axis=1))
-    if frames.max() == 0.0:
-        return 0, 0
+    return (frames, hop) if frames.max() > 0.0 else (0, 0)
+
+
+def active_span(wave: np.ndarray, sr: int, threshold_db: float = TRIM_DB) -> tuple[int, int]:
+    """[start, stop) from the first to the last 10-ms frame within threshold_db of the loudest."""
+    frames, hop = _frame_rms(wave, sr)
+    if not isinstance(frames, np.ndarray):
+        return frames, hop
     on = np.flatnonzero(frames >= frames.max() * 10.0 ** (threshold_db / 20.0))
     return int(on[0] * hop), int(min(wave.size, (on[-1] + 1) * hop))
 
@@ -150,13 +157,9 @@ def loudest_occurrence(wave: np.ndarray, sr: int, threshold_db: float = SINGLE_D
                        bridge_seconds: float = SINGLE_BRIDGE_S) -> tuple[int, int]:
     """[start, stop) of the run of 10-ms frames within threshold_db of the loudest frame that holds the
     loudest frame, joining runs separated by gaps shorter than bridge_seconds."""
-    hop = max(1, sr // 100)
-    n = wave.size // hop * hop
-    if n == 0:
-        return (0, wave.size) if np.any(wave) else (0, 0)
-    frames = np.sqrt(np.mean(np.square(wave[:n].reshape(-1, hop), dtype=np.float64), axis=1))
-    if frames.max() == 0.0:
-        return 0, 0
+    frames, hop = _frame_rms(wave, sr)
+    if not isinstance(frames, np.ndarray):
+        return frames, hop
     loud = frames >= frames.max() * 10.0 ** (threshold_db / 20.0)
     peak = int(np.argmax(frames))
     bridge = max(1, int(round(bridge_seconds * 100)))
