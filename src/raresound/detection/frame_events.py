@@ -48,7 +48,6 @@ class FrameEventDecoder:
         MedianFilter(median)  # the same validation (odd, >= 1)
         # runs -> events (merging, emission, clipping): window detection's tracker on a grid of steps
         self._tracker = EventTracker(StepGrid(float(step_seconds)), classes, min_gap)
-        self.step = float(step_seconds)
         self.classes = list(classes)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.radius = median // 2

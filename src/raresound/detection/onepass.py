@@ -7,7 +7,7 @@ frames arrive, and both outputs are read off its per-step outputs (`backbone.seq
 * frame-level logits, one row per step (`step_frames` feature frames: 10-40 ms for the LSTM, 50 ms
   for the paper CNN), from the detector's frame head;
 * clip-level logits of the hop grid's windows (`detection.framing.WindowGrid`), by pooling each
-  window's steps exactly as the backbone pools a clip (`backbone.pool`).
+  window's steps exactly as the backbone pools a clip (`backbone.pool_windows`).
 
 How the chunks join (`steps_runner`):
 
@@ -130,7 +130,6 @@ class OnePassScorer:
         self._steps: Tensor | None = None  # steps from the next window's first step on
         self._steps_base = 0
         self.n_windows = 0
-        self.n_steps = 0
         self.timings = {"network": 0.0}
 
     @torch.inference_mode()
@@ -146,26 +145,12 @@ class OnePassScorer:
     def _consume(self, steps: Tensor | None, limit: int | None, started: float) -> tuple[Tensor | None, Tensor | None]:
         frame_logits = None
         if steps is not None and steps.shape[0]:
-            self.n_steps += steps.shape[0]
             if self.model.has_frame_head:
                 frame_logits = self.model.frame_logits_from_steps(steps.unsqueeze(0))[0]
             self._steps = steps if self._steps is None else torch.cat([self._steps, steps])
         window_logits = self._windows(limit)
         self.timings["network"] += time.perf_counter() - started
         return frame_logits, window_logits
-
-    def _window_logits(self, span: Tensor, n: int) -> Tensor:
-        """Clip logits of the n windows whose steps are `span` (window k: steps [k*hop, k*hop + W))."""
-        backbone, hop, width = self.model.backbone, self.hop_steps, self.window_steps
-        if isinstance(backbone, LSTMBackbone) and backbone.pooling == "max" and width % hop == 0:
-            # max over a window = max over its W/hop hop-blocks' maxima: each step is read once, not
-            # W/hop times (exact: max is associative)
-            blocks = span[: (n - 1 + width // hop) * hop].reshape(-1, hop, span.shape[-1]).amax(dim=1)
-            e = blocks.unfold(0, width // hop, 1).amax(dim=-1)  # [n, H]
-            e = torch.nn.functional.normalize(e, dim=1) if backbone.normalize else e
-            return self.model._head_logits(e)
-        windows = span.unfold(0, width, hop)  # [n, ..., W]: steps axis last
-        return self.model.clip_logits_from_steps(windows.movedim(-1, 1))  # [n, W, ...]
 
     def _windows(self, limit: int | None) -> Tensor | None:
         if self._steps is None:
@@ -178,7 +163,7 @@ class OnePassScorer:
             return None
         lo = self.n_windows * self.hop_steps - self._steps_base
         span = self._steps[lo : lo + (last - self.n_windows) * self.hop_steps + self.window_steps]
-        logits = self._window_logits(span, last + 1 - self.n_windows)
+        logits = self.model.window_logits_from_steps(span, self.window_steps, self.hop_steps)
         self.n_windows = last + 1
         drop = self.n_windows * self.hop_steps - self._steps_base
         self._steps = self._steps[drop:]

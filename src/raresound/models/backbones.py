@@ -16,6 +16,11 @@ from raresound.models.errors import ParameterError
 LSTM_POOLINGS = ("max", "mean", "last")
 
 
+def _windows(steps: Tensor, width: int, hop: int) -> Tensor:
+    """Per-step outputs [S, ...] -> the windows of `width` steps every `hop` steps, [n, width, ...] (a view)."""
+    return steps.unfold(0, width, hop).movedim(-1, 1)
+
+
 def _check_features(x: Tensor, n_mels: int, who: str) -> None:
     if x.dim() != 3 or x.shape[-1] != n_mels:
         raise ParameterError(
@@ -76,6 +81,18 @@ class LSTMBackbone(nn.Module):
             e = steps.mean(dim=1)
         else:
             e = steps.amax(dim=1)
+        return F.normalize(e, dim=1) if self.normalize else e
+
+    def pool_windows(self, steps: Tensor, width: int, hop: int) -> Tensor:
+        """Per-step outputs [S, H] -> clip embeddings [n, H] of the windows steps [k*hop, k*hop + width)
+        that `steps` holds: `pool` of each window. With max pooling and hop dividing width, from the
+        hop-blocks' maxima instead, so each step is read once, not width/hop times (exact: max is
+        associative)."""
+        if self.pooling != "max" or width % hop:
+            return self.pool(_windows(steps, width, hop))
+        n = (steps.shape[0] - width) // hop + 1
+        blocks = steps[: (n - 1 + width // hop) * hop].reshape(-1, hop, steps.shape[-1]).amax(dim=1)
+        e = blocks.unfold(0, width // hop, 1).amax(dim=-1)
         return F.normalize(e, dim=1) if self.normalize else e
 
     def step_embeddings(self, steps: Tensor) -> Tensor:
@@ -153,10 +170,6 @@ class PaperCNN(nn.Module):
     def step_frames(self) -> int:
         return self.POOL1[0]
 
-    @property
-    def step_dim(self) -> int:
-        return 64 * (self.n_mels // self.POOL1[1] // self.POOL2[1])
-
     def sequence(self, x: Tensor, state=None) -> tuple[Tensor, None]:
         """Frames [B, F, M] (any F >= 5) -> (per-step features [B, F // 5, 64, M // 16], None).
 
@@ -181,6 +194,10 @@ class PaperCNN(nn.Module):
         e = steps.reshape(b, t, self.POOL2[0], c, m).amax(dim=2)  # [B, t, 64, M/16]
         e = e.permute(0, 2, 1, 3).reshape(b, -1)  # forward's (channel, time, band) order
         return F.normalize(e, dim=1) if self.normalize else e
+
+    def pool_windows(self, steps: Tensor, width: int, hop: int) -> Tensor:
+        """Per-step features [S, 64, M/16] -> clip embeddings of the windows steps [k*hop, k*hop + width)."""
+        return self.pool(_windows(steps, width, hop))
 
     def step_embeddings(self, steps: Tensor) -> Tensor:
         """[B, S, 64, M/16] -> [B, S, D]: each step embedded as a clip made of that step repeated

@@ -132,6 +132,11 @@ class Detector(nn.Module):
         """Backbone per-step outputs of one clip window -> the clip logits `forward` gives."""
         return self._head_logits(self.backbone.pool(steps))
 
+    def window_logits_from_steps(self, steps: Tensor, width: int, hop: int) -> Tensor:
+        """One signal's per-step outputs [S, ...] -> clip logits of its windows of `width` steps every
+        `hop` steps (`backbone.pool_windows`)."""
+        return self._head_logits(self.backbone.pool_windows(steps, width, hop))
+
     def embed(self, x: Tensor) -> Tensor:
         return self.backbone(x)
 
