@@ -32,8 +32,8 @@ from raresound.bundle import Bundle
 from raresound.detection.framing import FrameStream, FrontEnd, WindowGrid
 from raresound.detection.onepass import CNNSteps, OnePassScorer
 from raresound.detection.frame_events import FrameEventDecoder
-from raresound.detection.postprocess import DetectedEvent, MedianFilter, sort_events
-from raresound.errors import ConfigError, DataError
+from raresound.detection.postprocess import DetectedEvent, MedianFilter, resolve_thresholds, sort_events
+from raresound.errors import DataError
 from raresound.models.factory import frame_scores_from_logits, scores_from_logits
 
 OFFLINE_BLOCK_FRAMES = 2000  # 20 s per LogMel call for files (= the decode block)
@@ -44,19 +44,8 @@ DEFAULT_FRAME_THRESHOLD = 0.5
 def frame_thresholds(bundle: Bundle, override: float | Mapping[str, float] | None = None) -> np.ndarray:
     """Per-class frame thresholds: the override, else those chosen when the frame head was trained
     (`info.frame_thresholds`), else 0.5."""
-    classes = list(bundle.classes)
-    values = {c: float(v) for c, v in dict(bundle.info.get("frame_thresholds") or {}).items()}
-    if isinstance(override, (int, float)):
-        values = {c: float(override) for c in classes}
-    elif override:
-        unknown = sorted(set(override) - set(classes))
-        if unknown:
-            raise ConfigError("--threshold", f"unknown class(es) {unknown}; the bundle has {classes}")
-        values.update({k: float(v) for k, v in override.items()})
-    out = np.array([values.get(c, DEFAULT_FRAME_THRESHOLD) for c in classes], dtype=np.float64)
-    if not np.isfinite(out).all():
-        raise ConfigError("--threshold", f"thresholds must be finite, got {out.tolist()}")
-    return out
+    return resolve_thresholds(bundle, override, stored=bundle.info.get("frame_thresholds") or {},
+                              default=DEFAULT_FRAME_THRESHOLD)
 
 
 class FrameDetector:

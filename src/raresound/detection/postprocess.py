@@ -205,14 +205,18 @@ def sort_events(events: Iterable[DetectedEvent]) -> list[DetectedEvent]:
     return sorted(events, key=lambda e: (e.onset, e.offset, e.event_label))
 
 
-def resolve_thresholds(bundle: Bundle, override: float | Mapping[str, float] | None = None) -> np.ndarray:
-    """Per-class thresholds [L]: the override (one number, or per class on top of the bundle's), else
-    the bundle's calibrated ones. A class with neither raises DataError naming the bundle."""
+def resolve_thresholds(bundle: Bundle, override: float | Mapping[str, float] | None = None,
+                       stored: Mapping[str, float] | None = None, default: float | None = None) -> np.ndarray:
+    """Per-class thresholds [L]: the override (one number, or per class on top of the stored ones),
+    else the stored ones (default: the bundle's calibrated clip thresholds), else `default`. A class
+    with none of these raises DataError naming the bundle."""
     classes = list(bundle.classes)
     if isinstance(override, (int, float)):
         values = {c: float(override) for c in classes}
     else:
-        values = dict(bundle.thresholds)
+        values = {c: float(v) for c, v in dict(bundle.thresholds if stored is None else stored).items()}
+        if default is not None:
+            values = {**{c: float(default) for c in classes}, **values}
         if override:
             unknown = sorted(set(override) - set(classes))
             if unknown:
