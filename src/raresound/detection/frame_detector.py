@@ -30,7 +30,7 @@ import torch
 
 from raresound.bundle import Bundle
 from raresound.detection.framing import FrameStream, FrontEnd, WindowGrid
-from raresound.detection.onepass import CNNSteps, OnePassScorer
+from raresound.detection.onepass import OnePassScorer, steps_runner
 from raresound.detection.frame_events import FrameEventDecoder
 from raresound.detection.postprocess import DetectedEvent, MedianFilter, resolve_thresholds, sort_events
 from raresound.errors import DataError
@@ -81,7 +81,7 @@ class FrameDetector:
     def latency_bound(self, chunk_seconds: float = 0.0, block_frames: int = STREAM_BLOCK_FRAMES) -> float:
         frame = self.config.hop_length / self.config.sample_rate
         grid = self._grid(block_frames)
-        ahead = (CNNSteps.CONTEXT_STEPS + 1) * self.step_seconds if self.step_frames == 5 else self.step_seconds
+        ahead = steps_runner(self.model.backbone).LOOKAHEAD_STEPS * self.step_seconds
         return (block_frames * frame + grid.context / grid.sample_rate + ahead
                 + (self.median // 2) * self.step_seconds + self.min_gap + float(chunk_seconds))
 
@@ -123,7 +123,6 @@ class FrameStreamer:
         self.frame_scores: list[np.ndarray] | None = [] if keep_scores else None
         self.window_scores: list[np.ndarray] | None = [] if keep_scores else None
         self.n_steps = 0  # steps scored (and decided)
-        self._pushed = 0  # frames given to the scorer
         self._finished = False
 
     @property
@@ -151,7 +150,6 @@ class FrameStreamer:
             raise RuntimeError("FrameStreamer.push after finish()")
         events: list[DetectedEvent] = []
         for block in self._frames.push(samples):
-            self._pushed += block.shape[0]
             events += self._take(*self._scorer.push(block), limit_steps=None)
         return events
 
@@ -165,9 +163,10 @@ class FrameStreamer:
         g = self.grid
         file_steps = -(-g.n_frames(n) // self.detector.step_frames)
         events: list[DetectedEvent] = []
+        pushed = self._frames.n_frames  # every block so far went to the scorer
         blocks = self._frames.finish(g.frames_needed(n))
         if blocks:  # the last block may run past the frames the windows need: not scored
-            tail = torch.cat(blocks)[: max(0, g.frames_needed(n) - self._pushed)]
+            tail = torch.cat(blocks)[: max(0, g.frames_needed(n) - pushed)]
             events += self._take(*self._scorer.push(tail), limit_steps=file_steps)
         events += self._take(*self._scorer.finish(g.n_windows(n)), limit_steps=file_steps)
         return events + self._engine.finish(n / g.sample_rate)

@@ -44,6 +44,8 @@ from raresound.models.detector import Detector
 class LSTMSteps:
     """Frames -> LSTM steps, carrying (h, c) across chunks; partial steps wait for their frames."""
 
+    LOOKAHEAD_STEPS = 1  # a step is emitted once its own frames exist
+
     def __init__(self, backbone: LSTMBackbone):
         self.backbone = backbone
         self.step = backbone.step_frames
@@ -70,6 +72,7 @@ class CNNSteps:
     """Frames -> CNN steps, each computed once from a chunk extended by real context (module doc)."""
 
     CONTEXT_STEPS = 5  # > the 22 frames a step's receptive field reaches ahead, in whole steps
+    LOOKAHEAD_STEPS = CONTEXT_STEPS + 1  # its own frames, then the context after them
 
     def __init__(self, backbone: PaperCNN):
         self.backbone = backbone

@@ -63,17 +63,15 @@ def localise(bundle_dir: Path, paths: list[Path], reference: list, median: int) 
 def clip_eer(bundle_dir: Path, store: Path) -> float:
     """Overall test EER of a bundle's clip scores on the store's test split."""
     import numpy as np
-    import torch
 
     from raresound.bundle import load_bundle
     from raresound.evaluation.eer import evaluate_scores
+    from raresound.scoring import score_split
     from raresound.store import FeatureStore
 
     bundle = load_bundle(bundle_dir)
     split = FeatureStore(store).split("test")
-    scores = [bundle.score_features(torch.as_tensor(np.asarray(split.features[i : i + 64], dtype=np.float32))).numpy()
-              for i in range(0, len(split), 64)]
-    return evaluate_scores(np.concatenate(scores), np.asarray(split.labels), bundle.classes)["overall"]
+    return evaluate_scores(score_split(bundle, split), np.asarray(split.labels), bundle.classes)["overall"]
 
 
 def run_frames(cfg: ReproduceConfig, cell: Cell, out: Path, store: Path, cache: Path,

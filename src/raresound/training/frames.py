@@ -126,13 +126,14 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
         model.attach_frame_head(len(bundle.classes), head_input)
     except ValueError as exc:  # models' ParameterError: no per-step outputs, 'v' without clusters, ...
         raise DataError(f"{bundle_dir}: {' '.join(str(exc).split())}") from None
-    train = SplitDataset(store.split("train"), bundle.normalizer)
-    val = SplitDataset(store.split("val"), bundle.normalizer)
+    train_split, val_split = store.split("train"), store.split("val")
+    train = SplitDataset(train_split, bundle.normalizer)
+    val = SplitDataset(val_split, bundle.normalizer)
     n_frames = int(train.features.shape[1])
     step_seconds = model.step_frames * bundle.feature_config.hop_length / bundle.feature_config.sample_rate
     n_steps = -(-n_frames // model.step_frames)
-    y_train, weak = frame_targets(store.split("train").records, bundle.classes, n_steps, step_seconds)
-    y_val, _ = frame_targets(store.split("val").records, bundle.classes, n_steps, step_seconds)
+    y_train, weak = frame_targets(train_split.records, bundle.classes, n_steps, step_seconds)
+    y_val, _ = frame_targets(val_split.records, bundle.classes, n_steps, step_seconds)
     if weak:
         log(f"note: {weak} training clip(s) have labels but no onset/offset: all their steps count as positive")
     pos = y_train.sum(axis=(0, 1)).astype(np.float64)
