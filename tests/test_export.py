@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
+
+ort = pytest.importorskip("onnxruntime", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 
 from raresound.bundle import Bundle, load_bundle
 from raresound.cli import main
