@@ -33,6 +33,8 @@ def register(sub) -> None:
                                               "off, or for a frame bundle the filter stored with its head")
     p.add_argument("--min-gap", type=float, help="merge events of a class separated by <= S seconds (default 0, or "
                                                  "for a frame bundle the gap stored with its head)")
+    p.add_argument("--min-duration", type=float,
+                   help="frame bundles: drop events shorter than S seconds (default: the bundle's tuned value, else 0)")
     p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
     p.add_argument("--out", help="write events as a DCASE event list (tab-separated filename, onset, offset, event_label)")
     p.add_argument("--json", help="write events, scores of every window and skipped files as JSON")
@@ -59,7 +61,8 @@ def _detector(args):
     threshold = parse_threshold_args(args.threshold)
     bundle = load_bundle(args.bundle, device=args.device)
     if bundle.model.has_frame_head and not args.windows:
-        return FrameDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap)
+        return FrameDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
+                             min_duration=args.min_duration)
     if args.frame_scores:
         from raresound.errors import ConfigError
 
@@ -121,6 +124,7 @@ def _run_files(args) -> int:
 
 
 def _run_stream(args) -> int:
+    from raresound.errors import ConfigError
     from raresound.streaming import check_stream_options, latency_bound, run_pcm_stream
 
     check_stream_options(args.rate, args.chunk_seconds)
@@ -131,6 +135,10 @@ def _run_stream(args) -> int:
 
     if hasattr(detector, "latency_bound"):  # frame-level, one pass
         bound = detector.latency_bound(args.chunk_seconds)
+        if bound == float("inf"):
+            raise ConfigError("--stream", f"{args.bundle}: a bidirectional model needs the whole signal, so it "
+                                          "cannot stream; detect files, or train the causal variant "
+                                          "(model bidirectional: false)")
     else:
         bound = latency_bound(detector.grid, detector.median, detector.min_gap, args.chunk_seconds)
     print(f"raresound: streaming at {args.rate} Hz; events are printed at most {bound:.2f} s of audio after "

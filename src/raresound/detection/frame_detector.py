@@ -31,7 +31,7 @@ import torch
 from raresound.bundle import Bundle
 from raresound.detection.framing import FrameStream, FrontEnd, WindowGrid
 from raresound.detection.onepass import OnePassScorer, steps_runner
-from raresound.detection.frame_events import FrameEventDecoder
+from raresound.detection.frame_events import frame_decoder
 from raresound.detection.postprocess import DetectedEvent, MedianFilter, resolve_thresholds, sort_events
 from raresound.errors import DataError
 from raresound.models.factory import frame_scores_from_logits, scores_from_logits
@@ -52,7 +52,7 @@ class FrameDetector:
     """A bundle with a frame head applied to long audio in one pass (module doc)."""
 
     def __init__(self, bundle: Bundle, hop: float = 1.0, thresholds: float | Mapping[str, float] | None = None,
-                 median: int | None = None, min_gap: float | None = None):
+                 median: int | None = None, min_gap: float | None = None, min_duration: float | None = None):
         if not bundle.model.has_frame_head:
             raise DataError(f"{bundle.path or 'bundle'}: has no frame-level head; train one with "
                             "`raresound train-frames` or detect with sliding windows")
@@ -64,16 +64,38 @@ class FrameDetector:
         self.step_frames = self.model.step_frames
         self.step_seconds = self.step_frames * self.config.hop_length / self.config.sample_rate
         self.thresholds = frame_thresholds(bundle, thresholds)
-        # None: the post-processing stored with the frame head (training/frames.py), in steps
+        # None: the post-processing stored with the frame head: per class when it was tuned on
+        # validation events (detection/tuning.py), else one setting (training/frames.py); medians in steps
         stored = dict(bundle.info.get("frames") or {})
-        if median is None:
-            median = 2 * int(round(float(stored.get("median", 0.0)) / self.step_seconds / 2)) + 1
-        if min_gap is None:
-            min_gap = float(stored.get("min_gap", 0.0))
-        MedianFilter(median)  # validate now
-        self.median = median
-        self.min_gap = float(min_gap)
+        per_class = stored.get("postprocessing") or {}
+
+        def setting(name: str, override, to_value):
+            if override is not None:
+                return [to_value(override)] * len(self.classes)
+            return [to_value(per_class.get(c, {}).get(name, stored.get(name, 0.0)), from_seconds=True)
+                    for c in self.classes]
+
+        def steps(value, from_seconds: bool = False) -> int:
+            if not from_seconds:
+                return value
+            return 2 * int(round(float(value) / self.step_seconds / 2)) + 1
+
+        self.medians = setting("median", median, steps)
+        if median is None:  # tuned medians are stored in steps too: exact, no seconds round trip
+            self.medians = [int(per_class.get(c, {}).get("median_steps", m)) for c, m in zip(self.classes, self.medians)]
+        self.min_gaps = setting("min_gap", min_gap, lambda v, from_seconds=False: float(v))
+        self.min_durations = setting("min_duration", min_duration, lambda v, from_seconds=False: float(v))
+        for m in self.medians:
+            MedianFilter(m)  # validate now
+        self.median = max(self.medians)
+        self.min_gap = max(self.min_gaps)
+        frame_decoder(self.step_seconds, self.classes, self.thresholds, self.medians, self.min_gaps,
+                      self.min_durations)  # validates min_gap / min_duration
         OnePassScorer(self.model, self.grid)  # checks the hop against the step
+
+    def decoder(self):
+        return frame_decoder(self.step_seconds, self.classes, self.thresholds, self.medians, self.min_gaps,
+                             self.min_durations)
 
     def streamer(self, block_frames: int = STREAM_BLOCK_FRAMES, keep_scores: bool = False) -> "FrameStreamer":
         return FrameStreamer(self, block_frames, keep_scores)
@@ -119,7 +141,7 @@ class FrameStreamer:
         self.grid = d._grid(block_frames)
         self._frames = FrameStream(FrontEnd(d.config, d.bundle.normalizer, self.grid))
         self._scorer = OnePassScorer(d.model, self.grid)
-        self._engine = FrameEventDecoder(d.step_seconds, d.classes, d.thresholds, d.median, d.min_gap)
+        self._engine = d.decoder()
         self.frame_scores: list[np.ndarray] | None = [] if keep_scores else None
         self.window_scores: list[np.ndarray] | None = [] if keep_scores else None
         self.n_steps = 0  # steps scored (and decided)

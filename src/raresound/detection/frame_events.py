@@ -5,7 +5,9 @@ The rules are `postprocess.DecisionEngine`'s on a grid whose windows are the ste
 an optional median filter (odd `median`) replaces each decision by the majority of the `median`
 decisions centred on it, edges replicated; a run of positive steps f..l is the event
 [f * step, (l + 1) * step) scored by its highest step score; events of a class whose gap is
-<= min_gap merge; offsets are clipped to the signal's duration. `DecisionEngine` does this step by
+<= min_gap merge; offsets are clipped to the signal's duration; events shorter than min_duration are
+dropped. Per-class settings (each class its own median, min_gap, min_duration: what
+`detection.tuning` picks on validation events) run one decoder per class (`frame_decoder`). `DecisionEngine` does this step by
 step in Python, which at 100 steps per second of audio costs more than the network (a one-pass
 LSTM scores a second of audio in ~0.5 ms); this does it per block with numpy, with the same events
 (tests/test_frame_events.py checks them against each other).
@@ -44,10 +46,10 @@ class StepGrid:
 
 class FrameEventDecoder:
     def __init__(self, step_seconds: float, classes: Sequence[str], thresholds: np.ndarray, median: int = 1,
-                 min_gap: float = 0.0):
+                 min_gap: float = 0.0, min_duration: float = 0.0):
         MedianFilter(median)  # the same validation (odd, >= 1)
         # runs -> events (merging, emission, clipping): window detection's tracker on a grid of steps
-        self._tracker = EventTracker(StepGrid(float(step_seconds)), classes, min_gap)
+        self._tracker = EventTracker(StepGrid(float(step_seconds)), classes, min_gap, min_duration)
         self.classes = list(classes)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.radius = median // 2
@@ -127,3 +129,37 @@ class FrameEventDecoder:
                 self._run[c] = [first, peak]
             else:
                 self._tracker.add_run(c, first, k0 + stop - 1, peak, out)
+
+
+class ClassWiseDecoder:
+    """One `FrameEventDecoder` per class, each with its own median, min_gap and min_duration; the
+    same push/finish contract over [n, L] score blocks."""
+
+    def __init__(self, step_seconds: float, classes: Sequence[str], thresholds: np.ndarray,
+                 median: Sequence[int], min_gap: Sequence[float], min_duration: Sequence[float]):
+        self.classes = list(classes)
+        self._decoders = [FrameEventDecoder(step_seconds, [c], np.asarray(thresholds, np.float64)[i:i + 1],
+                                            int(median[i]), float(min_gap[i]), float(min_duration[i]))
+                          for i, c in enumerate(self.classes)]
+
+    def push(self, scores: np.ndarray) -> list[DetectedEvent]:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1, len(self.classes))
+        return [e for i, d in enumerate(self._decoders) for e in d.push(scores[:, i:i + 1])]
+
+    def finish(self, duration: float) -> list[DetectedEvent]:
+        return [e for d in self._decoders for e in d.finish(duration)]
+
+
+def _per_class(value, n: int) -> list:
+    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * n
+
+
+def frame_decoder(step_seconds: float, classes: Sequence[str], thresholds: np.ndarray, median=1, min_gap=0.0,
+                  min_duration=0.0):
+    """A decoder for scalar settings (one vectorised `FrameEventDecoder`) or per-class ones
+    (sequences of length L: `ClassWiseDecoder`)."""
+    n = len(classes)
+    medians, gaps, durations = (_per_class(v, n) for v in (median, min_gap, min_duration))
+    if len({*map(int, medians)}) == 1 and len({*map(float, gaps)}) == 1 and len({*map(float, durations)}) == 1:
+        return FrameEventDecoder(step_seconds, classes, thresholds, int(medians[0]), float(gaps[0]), float(durations[0]))
+    return ClassWiseDecoder(step_seconds, classes, thresholds, medians, gaps, durations)

@@ -24,12 +24,18 @@ How the chunks join (`steps_runner`):
   of the window's edges (there the windowed network sees zero padding, one pass sees the signal),
   and equals it for a signal of one window.
 
+* CRNN (`models.crnn`): the conv blocks run as the CNN's, on chunks extended by real context (their
+  receptive field, `lookahead_frames`, rounded up to whole steps); the causal (unidirectional) GRU
+  carries its state from chunk to chunk like the LSTM; the bidirectional GRU needs the whole signal,
+  so it runs once over all conv steps at the end (offline only: it cannot stream).
+
 Latency: the LSTM emits a step once its `time_pool` frames exist; the CNN once CONTEXT_STEPS steps
-(250 ms) of frames after it exist.
+(250 ms) of frames after it exist; the causal CRNN once its conv context after it exists.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -38,6 +44,7 @@ from torch import Tensor
 from raresound.detection.framing import WindowGrid
 from raresound.errors import ConfigError
 from raresound.models.backbones import LSTMBackbone, PaperCNN
+from raresound.models.crnn import CRNN
 from raresound.models.detector import Detector
 
 
@@ -68,22 +75,21 @@ class LSTMSteps:
         return out[0]
 
 
-class CNNSteps:
-    """Frames -> CNN steps, each computed once from a chunk extended by real context (module doc)."""
+class ContextSteps:
+    """Frames -> steps of a convolutional front end, each computed once from a chunk extended by
+    `context` steps of real frames on both sides (module doc); `run(frames [1, F, M]) -> [1, S, ...]`."""
 
-    CONTEXT_STEPS = 5  # > the 22 frames a step's receptive field reaches ahead, in whole steps
-    LOOKAHEAD_STEPS = CONTEXT_STEPS + 1  # its own frames, then the context after them
-
-    def __init__(self, backbone: PaperCNN):
-        self.backbone = backbone
-        self.step = backbone.step_frames
+    def __init__(self, run, step: int, context: int):
+        self.run = run
+        self.step = step
+        self.context = context
         self._frames: Tensor | None = None
         self._base = 0  # global frame index of _frames[0]
         self._next = 0  # next step to emit
 
     def push(self, frames: Tensor) -> Tensor | None:
         self._frames = frames if self._frames is None else torch.cat([self._frames, frames])
-        end = (self._base + self._frames.shape[0]) // self.step - self.CONTEXT_STEPS  # steps < end are interior
+        end = (self._base + self._frames.shape[0]) // self.step - self.context  # steps < end are interior
         return self._emit(end, right_edge=False)
 
     def finish(self) -> Tensor | None:
@@ -94,11 +100,11 @@ class CNNSteps:
     def _emit(self, end: int, right_edge: bool) -> Tensor | None:
         if end <= self._next:
             return None
-        s, c = self.step, self.CONTEXT_STEPS
+        s, c = self.step, self.context
         lo = max(0, (self._next - c) * s)  # global frames [lo, hi): the steps plus their context
         hi = self._base + self._frames.shape[0] if right_edge else (end + c) * s
         chunk = self._frames[lo - self._base : hi - self._base]
-        steps = self.backbone.sequence(chunk.unsqueeze(0))[0][0]
+        steps = self.run(chunk.unsqueeze(0))[0]
         first = self._next - lo // s
         out = steps[first : first + end - self._next]
         self._next = end
@@ -108,11 +114,56 @@ class CNNSteps:
         return out
 
 
+class CNNSteps(ContextSteps):
+    """Frames -> paper-CNN steps, each computed once from a chunk extended by real context."""
+
+    CONTEXT_STEPS = 5  # > the 22 frames a step's receptive field reaches ahead, in whole steps
+    LOOKAHEAD_STEPS = CONTEXT_STEPS + 1  # its own frames, then the context after them
+
+    def __init__(self, backbone: PaperCNN):
+        self.backbone = backbone
+        super().__init__(lambda x: backbone.sequence(x)[0], backbone.step_frames, self.CONTEXT_STEPS)
+
+
+class CRNNSteps:
+    """Frames -> CRNN steps: conv steps with real context, then the GRU (state carried when causal;
+    once over the whole signal at the end when bidirectional)."""
+
+    def __init__(self, backbone: CRNN):
+        self.backbone = backbone
+        self.step = backbone.step_frames
+        context = -(-backbone.lookahead_frames // self.step)
+        self.LOOKAHEAD_STEPS = math.inf if backbone.bidirectional else context + 1
+        self._conv = ContextSteps(backbone.conv_steps, self.step, context)
+        self._state = None
+        self._pending: list[Tensor] = []  # bidirectional: conv steps waiting for the end
+
+    def push(self, frames: Tensor) -> Tensor | None:
+        return self._recur(self._conv.push(frames), final=False)
+
+    def finish(self) -> Tensor | None:
+        return self._recur(self._conv.finish(), final=True)
+
+    def _recur(self, conv: Tensor | None, final: bool) -> Tensor | None:
+        if self.backbone.bidirectional:
+            if conv is not None and conv.shape[0]:
+                self._pending.append(conv)
+            if not final or not self._pending:
+                return None
+            conv, self._pending = torch.cat(self._pending), []
+        elif conv is None or not conv.shape[0]:
+            return None
+        out, self._state = self.backbone.recur(conv.unsqueeze(0), None if self.backbone.bidirectional else self._state)
+        return out[0]
+
+
 def steps_runner(backbone):
     if isinstance(backbone, LSTMBackbone):
         return LSTMSteps(backbone)
     if isinstance(backbone, PaperCNN):
         return CNNSteps(backbone)
+    if isinstance(backbone, CRNN):
+        return CRNNSteps(backbone)
     raise ConfigError("detect", f"a {type(backbone).__name__} backbone has no per-step outputs for one-pass detection")
 
 

@@ -20,6 +20,7 @@ and t_l + H in [b, b + H). In both limits the formula gives onset in (a - H, a] 
 theta*L (L = event length) errs by at most min(theta, 1 - theta)*L + H. The event's score is the
 highest window score of the run. Events of one class whose gap (next onset - previous offset) is
 <= min_gap seconds are merged (overlapping ones always are). Offsets are clipped to the file length.
+Events shorter than min_duration seconds (after merging and clipping) are dropped.
 """
 
 from __future__ import annotations
@@ -101,12 +102,14 @@ class EventTracker:
     """Turns filtered window decisions into events (module doc), emitting each event as soon as no
     later window can change it: its run has ended and no later run can start within min_gap."""
 
-    def __init__(self, grid: WindowGrid, classes: Sequence[str], min_gap: float = 0.0):
-        if not (isinstance(min_gap, (int, float)) and math.isfinite(min_gap) and min_gap >= 0):
-            raise ConfigError("detect.min_gap", f"must be a number of seconds >= 0, got {min_gap!r}")
+    def __init__(self, grid: WindowGrid, classes: Sequence[str], min_gap: float = 0.0, min_duration: float = 0.0):
+        for name, value in (("min_gap", min_gap), ("min_duration", min_duration)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"detect.{name}", f"must be a number of seconds >= 0, got {value!r}")
         self.grid = grid
         self.classes = list(classes)
         self.min_gap = float(min_gap)
+        self.min_duration = float(min_duration)
         self._run: list[list | None] = [None] * len(self.classes)  # [first, last, peak]
         self._pending: list[list | None] = [None] * len(self.classes)  # [onset, offset, peak]
 
@@ -130,25 +133,26 @@ class EventTracker:
             pending[2] = max(pending[2], peak)
             return
         if pending is not None:
-            out.append(self._make(c, pending))
+            self._emit(c, pending, out)
         self._pending[c] = [onset, offset, peak]
 
     def emit_if_final(self, c: int, earliest: int, out: list) -> None:
         """Emit class c's pending event if no run starting at window `earliest` or later can merge into it."""
         pending = self._pending[c]
         if pending is not None and self.grid.window_start(earliest) > pending[1] + self.min_gap + _TIME_SLACK:
-            out.append(self._make(c, pending))
+            self._emit(c, pending, out)
             self._pending[c] = None
 
     def flush(self, c: int, duration: float, out: list) -> None:
         """Emit class c's pending event, its offset clipped to `duration` (end of the signal)."""
         if self._pending[c] is not None:
-            out.append(self._make(c, self._pending[c], duration))
+            self._emit(c, self._pending[c], out, duration)
             self._pending[c] = None
 
-    def _make(self, c: int, p: list, duration: float | None = None) -> DetectedEvent:
+    def _emit(self, c: int, p: list, out: list, duration: float | None = None) -> None:
         offset = p[1] if duration is None else min(p[1], duration)
-        return DetectedEvent(float(p[0]), float(offset), self.classes[c], float(p[2]))
+        if offset - p[0] + _TIME_SLACK >= self.min_duration:
+            out.append(DetectedEvent(float(p[0]), float(offset), self.classes[c], float(p[2])))
 
     def push(self, k: int, decisions: np.ndarray, scores: np.ndarray) -> list[DetectedEvent]:
         out: list[DetectedEvent] = []
@@ -180,10 +184,10 @@ class DecisionEngine:
     """Scores of consecutive windows -> thresholds -> median filter -> events (shared by both paths)."""
 
     def __init__(self, grid: WindowGrid, classes: Sequence[str], thresholds: np.ndarray, median: int = 1,
-                 min_gap: float = 0.0):
+                 min_gap: float = 0.0, min_duration: float = 0.0):
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.median = MedianFilter(median)
-        self.tracker = EventTracker(grid, classes, min_gap)
+        self.tracker = EventTracker(grid, classes, min_gap, min_duration)
         self.n_windows = 0
 
     def push(self, scores: np.ndarray) -> list[DetectedEvent]:

@@ -244,7 +244,9 @@ class StatsPooling(nn.Module):
         return torch.cat([peak, mean, std, self._quantile(ordered, self.PEAK_QUANTILE)], dim=1)
 
 
-BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN, "stats": StatsPooling}
+from raresound.models.crnn import CRNN  # noqa: E402  (a module of its own: the SED model)
+
+BACKBONES = {"lstm": LSTMBackbone, "cnn": PaperCNN, "stats": StatsPooling, "crnn": CRNN}
 
 
 def build_backbone(name: str, **kwargs) -> nn.Module:

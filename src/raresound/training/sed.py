@@ -1,0 +1,251 @@
+"""Sound event detection trained end to end on strong labels (`raresound train-sed`).
+
+A frozen clip backbone plus a linear per-step head (`train-frames`) learns where a clip model's
+features happen to respond; here the whole network learns the frame targets. The default model is
+the CRNN of DCASE 2017 Task 2's winners (`models.crnn`); the paper's backbones (`lstm`, `cnn`) train
+the same way (their per-step outputs, `sequence`, get a frame head). Starting from a THCE-trained
+bundle is `train-frames BUNDLE --finetune-epochs N`.
+
+Training, per batch:
+* a random crop of `crop_seconds` of every clip (30-s DCASE mixtures: a 10-s crop costs a third of
+  a whole clip and, for clips with an event, is drawn to contain one of its positive steps, so each
+  epoch still sees every event);
+* the optional augmentation chain (`data.augment`, off unless the config enables it);
+* loss = BCE over steps and classes (the frame targets: a step is positive when its centre lies in
+  [onset, offset)) + `clip_weight` x BCE of the clip logits (max-pooled steps) against "the crop
+  holds an event". Plain BCE, not balanced: balancing positives against the many negative steps
+  (`losses.BalancedFrameBCE`) buys frame recall with false alarms, and every false alarm is an
+  insertion; the threshold tuned on validation events sets the operating point instead.
+
+Early stopping on the validation loss (whole clips), keep the best epoch; then the post-processing
+(threshold, median, min_gap, min_duration per class) is tuned on the validation events
+(`detection.tuning`) and stored in the bundle, where `detect` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from raresound.config_schema import build
+from raresound.errors import ConfigError, DataError
+from raresound.models.factory import ModelSpec, build_model
+from raresound.training.data import SplitDataset, load_training_data, loader
+from raresound.training.frames import frame_targets
+from raresound.training.loop import Stage, Trainer
+
+
+@dataclass
+class SEDModelConfig:
+    backbone: str = "crnn"
+    kwargs: dict = field(default_factory=dict)  # the backbone's constructor parameters
+
+
+@dataclass
+class SEDConfig:
+    model: SEDModelConfig = field(default_factory=SEDModelConfig)
+    epochs: int = 30
+    patience: int = 5
+    lr: float = 1e-3
+    batch_size: int = 32
+    crop_seconds: Optional[float] = 10.0  # None: whole clips
+    clip_weight: float = 0.5
+    seed: int = 0
+    augment: Optional[dict] = None  # data.augment config; None: no augmentation (the faithful default)
+    tune: bool = True  # tune the post-processing on validation events
+
+    def check(self) -> "SEDConfig":
+        for name, low in (("epochs", 1), ("patience", 1), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(name, f"must be >= {low}, got {getattr(self, name)}")
+        if not 0 < self.lr < 10:
+            raise ConfigError("lr", f"must be in (0, 10), got {self.lr}")
+        if self.crop_seconds is not None and not 0 < self.crop_seconds <= 3600:
+            raise ConfigError("crop_seconds", f"must be in (0, 3600] seconds, got {self.crop_seconds}")
+        if not 0 <= self.clip_weight <= 100:
+            raise ConfigError("clip_weight", f"must be in [0, 100], got {self.clip_weight}")
+        return self
+
+
+def sed_config(data: dict | None = None) -> SEDConfig:
+    """A validated SEDConfig from a YAML mapping (unknown keys / bad values name the field)."""
+    return build(SEDConfig, data or {}).check()
+
+
+def parse_sed_override(text: str) -> tuple[str, object]:
+    """'epochs=5' -> ('epochs', 5): the value is read as YAML (numbers, booleans, lists); the
+    config's validation then checks it against the field."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(key.strip(), f"cannot read the value {raw!r}") from None
+
+
+def _crop_starts(targets: torch.Tensor, crop_steps: int) -> torch.Tensor:
+    """Per clip [B] the first step of its crop: clips with positive steps are cropped around a random
+    one of them, others anywhere. Uses torch's global RNG, which the Trainer seeds per epoch."""
+    B, S, _ = targets.shape
+    hi = S - crop_steps
+    starts = torch.randint(0, hi + 1, (B,))
+    positive = targets.amax(dim=2) > 0  # [B, S]
+    for b in torch.nonzero(positive.any(dim=1)).flatten().tolist():
+        steps = torch.nonzero(positive[b]).flatten()
+        p = int(steps[torch.randint(0, steps.numel(), (1,))])
+        lo = max(0, p - crop_steps + 1)
+        starts[b] = int(torch.randint(lo, min(p, hi) + 1, (1,)))
+    return starts
+
+
+def _objective(targets: torch.Tensor, step: int, crop_steps: int | None, clip_weight: float,
+               augment: Callable | None = None) -> Callable:
+    def objective(net, batch):
+        x, _, idx = batch
+        y = targets[idx].to(x.device, torch.float32)  # [B, S, L]
+        if crop_steps is not None and crop_steps < y.shape[1]:
+            starts = _crop_starts(y, crop_steps)
+            x = torch.stack([x[b, s * step:(s + crop_steps) * step] for b, s in enumerate(starts.tolist())])
+            y = torch.stack([y[b, s:s + crop_steps] for b, s in enumerate(starts.tolist())])
+        if augment is not None:
+            x, y = augment(x, y, None)
+        frame_logits, clip_logits = net(x, output="frames+logits")
+        n = min(frame_logits.shape[1], y.shape[1])
+        loss = F.binary_cross_entropy_with_logits(frame_logits[:, :n], y[:, :n])
+        if clip_weight:
+            loss = loss + clip_weight * F.binary_cross_entropy_with_logits(clip_logits, y.amax(dim=1))
+        return loss
+    return objective
+
+
+@torch.no_grad()
+def frame_scores(model, dataset: SplitDataset, batch_size: int = 16) -> np.ndarray:
+    """Sigmoid frame scores [N, S, L] of every clip of a split (eval mode)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        x = dataset.rows(range(start, min(start + batch_size, len(dataset))))
+        out.append(torch.sigmoid(model.frame_logits(x.to(device))).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def clip_references(records, classes) -> list[list[tuple[float, float, str]]]:
+    """Per clip its reference events (onset, offset, label) from the manifest's strong labels."""
+    known = set(classes)
+    return [[(float(r.onset), float(r.offset), label) for label in r.labels if label in known]
+            if r.onset is not None and r.offset is not None else [] for r in records]
+
+
+def _records(store, split: str, dataset: SplitDataset) -> list:
+    records = store.split(split).records
+    return [records[int(i)] for i in dataset.indices]
+
+
+def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | dict | None = None, *,
+              progress: bool = True, log=print) -> Path:
+    """Train a frame-level detector on the store's strong labels into `out_dir` (checkpoints in
+    `out_dir/training`, so an interrupted run resumes) and save the bundle at `out_dir/model`.
+    Returns the bundle directory."""
+    from raresound.bundle import Bundle
+    from raresound.detection.tuning import postprocessing_info, tune_postprocessing
+
+    cfg = config if isinstance(config, SEDConfig) else sed_config(config)
+    cfg.check()
+    data = load_training_data(store_dir, seed=cfg.seed)
+    if data.val is None:
+        raise DataError(f"{store_dir}: no 'val' split (early stopping and post-processing tuning need one)")
+    classes, fc = data.classes, data.store.feature_config
+    spec = ModelSpec(backbone=cfg.model.backbone, backbone_kwargs={"n_mels": fc.n_mels, **cfg.model.kwargs},
+                     n_classes=len(classes), frame_head_input="e")
+    try:
+        model = build_model(spec)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("model.kwargs", " ".join(str(exc).split())) from None
+    step = model.step_frames
+    step_seconds = step * fc.hop_length / fc.sample_rate
+    n_frames = int(data.train.features.shape[1])
+    n_steps = n_frames // step
+    train_records = _records(data.store, "train", data.train)
+    val_records = _records(data.store, "val", data.val)
+    y_train, weak = frame_targets(train_records, classes, n_steps, step_seconds)
+    y_val, _ = frame_targets(val_records, classes, n_steps, step_seconds)
+    if weak:
+        log(f"note: {weak} training clip(s) have labels but no onset/offset: all their steps count as positive")
+    crop_steps = None
+    if cfg.crop_seconds is not None:
+        crop_steps = max(1, int(round(cfg.crop_seconds / step_seconds)))
+        crop_steps = min(crop_steps, n_steps)
+    augment = None
+    if cfg.augment:
+        from raresound.data.augment import build_augmentation
+
+        augment = build_augmentation(cfg.augment)
+    pos = y_train.sum(axis=(0, 1))
+    log(f"{cfg.model.backbone} on {len(data.train)} clips x {n_steps} steps of {step_seconds * 1000:.0f} ms"
+        + (f" (crops of {crop_steps} steps)" if crop_steps and crop_steps < n_steps else "")
+        + "; positive steps per class: " + ", ".join(f"{c} {int(p)}" for c, p in zip(classes, pos)))
+    if (pos == 0).any():
+        raise DataError(f"{store_dir}: no positive training step of {[c for c, p in zip(classes, pos) if p == 0]}")
+    out_dir = Path(out_dir)
+    trainer = Trainer(model, out_dir / "training", seed=cfg.seed, progress=progress)
+    trainer.fit(Stage(name="sed", parameters=lambda m: list(m.parameters()),
+                      objective=_objective(torch.from_numpy(y_train), step, crop_steps, cfg.clip_weight, augment),
+                      val_objective=_objective(torch.from_numpy(y_val), step, None, cfg.clip_weight),
+                      train_loader=loader(data.train, cfg.batch_size, True, cfg.seed),
+                      val_loader=loader(data.val, cfg.batch_size, False, cfg.seed),
+                      max_epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr))
+    info = {"frames": {"trained": "end to end (train-sed)", "step_seconds": step_seconds,
+                       "config": dataclasses.asdict(cfg), "stage": dataclasses.asdict(trainer.results["sed"]),
+                       "store": str(Path(store_dir).resolve())}}
+    thresholds = {c: 0.5 for c in classes}
+    if cfg.tune:
+        scores = frame_scores(model, data.val, cfg.batch_size)
+        refs = clip_references(val_records, classes)
+        durations = [n_frames * fc.hop_length / fc.sample_rate] * len(refs)
+        tuned = tune_postprocessing(list(scores), refs, durations, classes, step_seconds)
+        thresholds = {c: p.threshold for c, p in tuned.items()}
+        info["frames"]["postprocessing"] = postprocessing_info(tuned, step_seconds)
+        log("post-processing tuned on validation events (onset, 0.5-s collar): " + "; ".join(
+            f"{c} threshold {p.threshold:.2f}, median {p.median} steps, min_gap {p.min_gap:g} s, "
+            f"min_duration {p.min_duration:g} s (val event F1 {100 * p.val_f1:.1f} %)" for c, p in tuned.items()))
+    info["frame_thresholds"] = thresholds
+    bundle = Bundle(model.eval(), spec, classes, fc, data.normalizer, {}, info)
+    return bundle.save(out_dir / "model")
+
+
+def detect_split(bundle, split, batch_size: int = 16, keep_scores: bool = False):
+    """A bundle's events (and optionally frame scores) on every clip of a store split, decoded as
+    `raresound detect` decodes (`FrameDetector`'s stored post-processing). Returns (reference
+    events, estimated events, {filename: (timestamps, scores)} or None, {filename: duration})."""
+    from raresound.detection.frame_detector import FrameDetector
+    from raresound.evaluation.events import Event
+
+    detector = FrameDetector(bundle)
+    dataset = SplitDataset(split, bundle.normalizer)
+    scores = frame_scores(bundle.model, dataset, batch_size)
+    fc = bundle.feature_config
+    n_frames = int(split.features.shape[1])
+    reference, estimated, kept, durations = [], [], {} if keep_scores else None, {}
+    for rec, s in zip(split.records, scores):
+        name = Path(rec.path).name
+        duration = float(rec.duration) if rec.duration else n_frames * fc.hop_length / fc.sample_rate
+        durations[name] = duration
+        decoder = detector.decoder()
+        events = decoder.push(s) + decoder.finish(duration)
+        estimated += [Event(name, e.onset, e.offset, e.event_label) for e in events]
+        reference += [Event(name, on, off, label) for on, off, label in clip_references([rec], bundle.classes)[0]]
+        if keep_scores:
+            steps = np.arange(s.shape[0] + 1) * detector.step_seconds
+            steps[-1] = min(steps[-1], duration)
+            kept[name] = (steps, s)
+    return reference, estimated, kept, durations

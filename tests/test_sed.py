@@ -1,0 +1,75 @@
+"""train-sed: a CRNN trained end to end on strong labels finds planted tones in the validation
+clips, its post-processing is tuned on validation events and `detect` runs the bundle in one pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from raresound.bundle import load_bundle
+from raresound.cli import main
+from raresound.errors import ConfigError
+from raresound.evaluation.sed import markdown_table, protocol_metrics
+from raresound.store import FeatureStore
+from raresound.training.sed import _crop_starts, detect_split, sed_config, train_sed
+from test_frames import _event_store
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMALL = {"model": {"kwargs": {"channels": [4, 8], "time_pools": [2, 2], "freq_pools": [8, 8], "hidden_size": 8}},
+         "epochs": 25, "patience": 25, "lr": 1e-2, "batch_size": 12, "crop_seconds": None, "clip_weight": 0.5}
+
+
+@pytest.fixture(scope="module")
+def sed_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sed")
+    store, _ = _event_store(root)
+    torch.manual_seed(0)
+    return store, train_sed(store, root / "run", SMALL, progress=False, log=lambda *_: None)
+
+
+def test_the_trained_detector_finds_the_planted_tones(sed_bundle):
+    store, bundle_dir = sed_bundle
+    bundle = load_bundle(bundle_dir)
+    pp = bundle.info["frames"]["postprocessing"]["tone"]
+    assert pp["val_event_f1"] >= 0.9 and 0.0 < pp["threshold"] < 1.0
+    ref, est, scores, durations = detect_split(bundle, FeatureStore(store).split("val"), keep_scores=True)
+    m = protocol_metrics(ref, est, ["tone"], frame_scores=scores, durations=durations)
+    tone = m["class_wise"]["tone"]
+    assert tone["Nref"] == 12 and tone["f_measure"] >= 0.9 and tone["error_rate"] <= 0.2
+    assert tone["onset_error_median"] < 0.1
+    assert "| tone |" in markdown_table(m)
+
+
+def test_detect_runs_the_bundle_in_one_pass_on_a_file(sed_bundle, tmp_path, capsys):
+    from helpers import planted_wave, write_wav
+
+    _, bundle_dir = sed_bundle
+    wav = write_wav(tmp_path / "long.wav", planted_wave(6.0, [(1.0, 1.5), (4.0, 4.6)], seed=3))
+    assert main(["detect", str(bundle_dir), str(wav), "--out", str(tmp_path / "ev.tsv")]) == 0
+    rows = [line.split("\t") for line in (tmp_path / "ev.tsv").read_text().splitlines() if line and "onset" not in line]
+    onsets = sorted(float(r[1]) for r in rows)
+    assert len(onsets) == 2 and abs(onsets[0] - 1.0) < 0.2 and abs(onsets[1] - 4.0) < 0.2
+
+
+def test_crops_hold_a_positive_step_of_every_clip_with_an_event():
+    torch.manual_seed(0)
+    y = torch.zeros(50, 100, 2)
+    for b in range(0, 50, 2):
+        y[b, 70 + b % 20 : 75 + b % 20, 0] = 1
+    starts = _crop_starts(y, 25)
+    for b in range(50):
+        s = int(starts[b])
+        assert 0 <= s <= 75
+        if b % 2 == 0:
+            assert y[b, s : s + 25].sum() > 0
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match="epochs"):
+        sed_config({"epochs": 0})
+    with pytest.raises(ConfigError, match="nope"):
+        sed_config({"nope": 1})
+    with pytest.raises(ConfigError, match="crop_seconds"):
+        sed_config({"crop_seconds": -1.0})
