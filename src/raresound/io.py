@@ -4,8 +4,10 @@ place, so a kill never leaves a half-written file behind.
 Special targets are never replaced: `-` means standard output, and a path that exists but is not a
 regular file (a device such as /dev/null, a FIFO, a socket) or that leads through /dev or /proc
 (/dev/stdout, /dev/fd/3, even when they resolve to a regular file) is written straight into.
-A symlink is kept: its target is written (atomically when it is a regular file or does not exist
-yet), so a link into a shared location keeps pointing there and never becomes a private copy.
+A symlink to a regular file (or a dangling one) is replaced by the new file, never written through:
+a link planted in an output directory (a bundle shipped with `model.onnx.json -> ~/.bashrc`) must
+not turn a write there into a write elsewhere. Paths built from input fields (labels, bundle and
+checkpoint fields) go through `confined` first.
 """
 
 from __future__ import annotations
@@ -35,15 +37,27 @@ def _target(path: Path) -> tuple[Path, bool]:
     """(the path to write, whether to write it through a temp file and rename)."""
     try:
         mode = os.stat(path).st_mode  # follows symlinks: judge what the data would land in
-    except FileNotFoundError:  # new file, or a dangling symlink whose target is created
-        return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+    except FileNotFoundError:  # new file, or a dangling symlink: the rename replaces the link
+        return path, True
     except OSError as exc:
         raise OutputError(path, exc.strerror or str(exc)) from None
     if stat.S_ISDIR(mode):
         raise OutputError(path, "is a directory; give a file name")
     if not stat.S_ISREG(mode) or _names_an_open_file(path):
         return path, False
-    return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+    return path, True  # os.replace renames onto the link itself, never onto its target
+
+
+def confined(path: str | Path, root: str | Path, what: str = "path") -> Path:
+    """`path` (relative paths are taken relative to `root`) resolved, symlinks included; a DataError
+    when it does not lie inside `root`. For every path whose parts come from an input field (a label,
+    a bundle's list of exports, a checkpoint's weights name) before anything is read or written."""
+    root = Path(root).resolve()
+    path = Path(path)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise DataError(f"{what} {str(path)!r} lies outside {root}; refusing to use it")
+    return resolved
 
 
 def _names_an_open_file(path: Path) -> bool:
