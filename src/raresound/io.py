@@ -124,6 +124,23 @@ def _appended_to(path: Path) -> Iterator[Path]:
             raise OutputError(path, exc.strerror or str(exc)) from None
 
 
+def check_not_input(output: str | Path | None, inputs: Iterable[str | Path], name: str) -> None:
+    """An OutputError when the output `name` (a file or a directory) is one of `inputs` (the same
+    path after resolving links, or a hard link to it): writing it would destroy what is being read
+    (`detect x.flac --out x.flac` replaced the audio by an event list). `-` and None pass."""
+    if output is None or str(output) == STDOUT:
+        return
+    out = Path(output).resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        try:
+            same = os.path.samefile(out, source)
+        except OSError:  # one of them does not exist (yet)
+            same = False
+        if same or source == out:
+            raise OutputError(output, f"{name} is the input {item}; writing it would destroy that input")
+
+
 def read_text_input(path: str | Path, noun: str, encoding: str = "utf-8") -> str:
     """The text of an input file; unreadable or non-UTF-8 input is a one-line DataError naming the
     file and what it was read as (`noun`, e.g. "event list")."""
