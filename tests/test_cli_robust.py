@@ -1,5 +1,5 @@
 """Bad inputs and faulty outputs end in one line (`raresound: error: ...`, exit 2), never a traceback,
-and special output paths (/dev/stdout, FIFOs, symlinks) are written into, never replaced."""
+and special output paths (/dev/stdout and links to it, FIFOs) are written into, never replaced."""
 
 from __future__ import annotations
 

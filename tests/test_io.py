@@ -54,19 +54,35 @@ def test_special_files_are_written_into_never_replaced(tmp_path):
     assert got == ["through the pipe\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
-def test_symlink_is_kept_and_its_target_written_atomically(tmp_path):
+def test_symlink_is_replaced_never_written_through(tmp_path):
+    # issue 24: a link planted at an output name must not carry the write elsewhere
     target = tmp_path / "shared" / "scores.csv"
     target.parent.mkdir()
     target.write_text("old")
     link = tmp_path / "link.csv"
     link.symlink_to(target)
     write_text(link, "new")
-    assert link.is_symlink() and target.read_text() == "new"
+    assert not link.is_symlink() and link.read_text() == "new" and target.read_text() == "old"
     assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]  # no temp file left
     dangling = tmp_path / "dangling.csv"
     dangling.symlink_to(tmp_path / "shared" / "created.csv")
     write_text(dangling, "x")
-    assert dangling.is_symlink() and (tmp_path / "shared" / "created.csv").read_text() == "x"
+    assert not dangling.is_symlink() and dangling.read_text() == "x"
+    assert not (tmp_path / "shared" / "created.csv").exists()
+
+
+def test_confined_refuses_paths_outside_the_root(tmp_path):
+    from raresound.errors import DataError
+    from raresound.io import confined
+
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    assert confined("sub/a.json", root) == (root / "sub" / "a.json").resolve()
+    assert confined(root / "b", root) == (root / "b").resolve()
+    (root / "out").symlink_to(tmp_path)
+    for bad in ("../x", "/etc/passwd", "sub/../../x", "out/x"):
+        with pytest.raises(DataError, match="lies outside"):
+            confined(bad, root)
 
 
 def test_unwritable_outputs_are_one_line_errors(tmp_path, monkeypatch):

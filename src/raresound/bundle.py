@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, Normalizer
-from raresound.io import atomic_path, read_json, write_json
+from raresound.io import read_json, write_json
 from raresound.models.detector import Detector
 # Re-exported: the factory lives in models/, `from raresound.bundle import build_model, ModelSpec` still works.
 from raresound.models.factory import ModelSpec, build_model, scores_from_logits  # noqa: F401
+from raresound.training.checkpoint import save_tensor_file
 from raresound.training.config import MAX_HIDDEN_SIZE
 
 BUNDLE_JSON = "bundle.json"
@@ -54,8 +55,7 @@ class Bundle:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         self.info["weights_sha256"] = weights_digest(tensors)
-        with atomic_path(directory / WEIGHTS) as tmp:
-            save_file(tensors, str(tmp))
+        save_tensor_file(tensors, directory / WEIGHTS)
         write_json(directory / BUNDLE_JSON, {
             "format": "raresound-bundle/1",
             "spec": asdict(self.spec),

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(argv)
-        sys.stdout.flush()  # here, so a closed pipe is met inside the handler, not at exit
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()  # here, so a closed pipe is met inside the handler, not at exit
         return code
     except BrokenPipeError:
         # The reader went away (`raresound info m.csv | head -1`): that is how a pipe ends, not an

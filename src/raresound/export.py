@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from raresound.bundle import BUNDLE_JSON, Bundle, saved_digest, weights_digest
-from raresound.errors import ConfigError, DataError
-from raresound.io import atomic_path, read_json, write_json
+from raresound.bundle import BUNDLE_JSON, WEIGHTS, Bundle, saved_digest, weights_digest
+from raresound.errors import ConfigError, DataError, OutputError
+from raresound.io import atomic_path, confined, read_json, write_json
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -78,29 +79,38 @@ def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_
             raise DataError("export: the bundle has no directory; pass an output path")
         out = default_path(bundle.path, fmt)
     out = Path(out)
+    if bundle.path is not None:  # the bundle is the input: never export over its own files
+        own = {(Path(bundle.path) / name).resolve() for name in (BUNDLE_JSON, WEIGHTS)}
+        for path in (out, out.with_name(out.name + ".json")):
+            if path.resolve() in own:
+                raise OutputError(path, "is a file of the bundle being exported; choose another output path")
     net = ScoringNetwork(bundle, bake_normalizer).eval()
     x = example_input(bundle)
     with warnings.catch_warnings():
         # shape checks in the backbones are constants for a fixed window: tracing them is correct
         warnings.simplefilter("ignore")
-        with atomic_path(out) as tmp:
-            if fmt == "onnx":
-                torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=OPSET,
-                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                  dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-                import onnx
+        # Serialised in memory, then written by Python: a full disk is then an OSError (a one-line
+        # OutputError from atomic_path), where torch's own C++ writer aborts the interpreter.
+        buffer = io.BytesIO()
+        if fmt == "onnx":
+            torch.onnx.export(net, (x,), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            import onnx
 
-                onnx.checker.check_model(onnx.load(str(tmp)))
-            else:
-                with torch.no_grad():
-                    traced = torch.jit.trace(net, (x,))
-                traced.save(str(tmp))
+            onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
+        else:
+            with torch.no_grad():
+                traced = torch.jit.trace(net, (x,))
+            torch.jit.save(traced, buffer)
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(buffer.getvalue())
     cfg = bundle.feature_config
     side = out.with_name(out.name + ".json")
     write_json(side, {
         "format": fmt,
         "model": out.name,
-        "bundle": str(bundle.path) if bundle.path else None,
+        "bundle": str(Path(bundle.path).resolve()) if bundle.path else None,
         "weights_sha256": weights_digest(bundle.model.state_dict()),
         "classes": list(bundle.classes),
         "thresholds": dict(bundle.thresholds),
@@ -133,18 +143,50 @@ def _register_export(bundle_dir: Path, side: Path) -> None:
 STALE = "exported from other weights than the bundle now holds; export it again"
 
 
+def _export_side_file(path, bundle_dir: Path) -> Path | None:
+    """The side file at `path` (an entry of the bundle's `info.exports`) if this bundle may rewrite
+    it, else None. A bundle is input: its list of exports must not turn `calibrate` into a write to
+    any JSON file it names. Allowed are side files inside the bundle directory, and side files
+    elsewhere (`export --out`) that are an export side file of this very bundle (its `bundle` field
+    names this directory); anything else is skipped."""
+    if not isinstance(path, str) or not path.endswith(".json"):
+        return None
+    try:
+        return confined(path, bundle_dir, "export side file")
+    except DataError:
+        pass
+    try:
+        side = read_json(path)
+        named = side.get("bundle") if isinstance(side, dict) else None
+        if isinstance(named, str) and side.get("format") in FORMATS and \
+                Path(named).resolve() == bundle_dir.resolve() and not Path(path).is_symlink():
+            return Path(path)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def sync_exports(bundle_dir: str | Path) -> list[tuple[str, str]]:
     """Bring the side files of a bundle's exports up to date with its bundle.json: exports of the
     same weights get the current thresholds ('updated'), exports of other weights a "stale" note
-    ('stale'); side files that are gone are skipped. Returns (side file, state) for each one."""
+    ('stale'); side files that are gone are skipped, and so are files the bundle may not rewrite
+    (`_export_side_file`: 'skipped'). Returns (side file, state) for each one."""
     bundle_dir = Path(bundle_dir)
     meta = read_json(bundle_dir / BUNDLE_JSON)
     digest = saved_digest(bundle_dir, meta)
     done = []
-    for path in meta.get("info", {}).get("exports", []):
+    exports = meta.get("info", {}).get("exports", []) if isinstance(meta.get("info"), dict) else []
+    for path in exports if isinstance(exports, list) else []:
+        allowed = _export_side_file(path, bundle_dir)
+        if allowed is None:
+            done.append((str(path), "skipped"))
+            continue
         try:
-            side = read_json(path)
+            side = read_json(allowed)
         except (OSError, ValueError):
+            continue
+        if not isinstance(side, dict):
+            done.append((path, "skipped"))
             continue
         if side.get("weights_sha256") == digest:
             side.pop("stale", None)
@@ -154,6 +196,6 @@ def sync_exports(bundle_dir: str | Path) -> list[tuple[str, str]]:
         else:
             side["stale"] = STALE
             state = "stale"
-        write_json(path, side)
+        write_json(allowed, side)
         done.append((path, state))
     return done

@@ -4,8 +4,10 @@ place, so a kill never leaves a half-written file behind.
 Special targets are never replaced: `-` means standard output, and a path that exists but is not a
 regular file (a device such as /dev/null, a FIFO, a socket) or that leads through /dev or /proc
 (/dev/stdout, /dev/fd/3, even when they resolve to a regular file) is written straight into.
-A symlink is kept: its target is written (atomically when it is a regular file or does not exist
-yet), so a link into a shared location keeps pointing there and never becomes a private copy.
+A symlink to a regular file (or a dangling one) is replaced by the new file, never written through:
+a link planted in an output directory (a bundle shipped with `model.onnx.json -> ~/.bashrc`) must
+not turn a write there into a write elsewhere. Paths built from input fields (labels, bundle and
+checkpoint fields) go through `confined` first.
 """
 
 from __future__ import annotations
@@ -35,15 +37,27 @@ def _target(path: Path) -> tuple[Path, bool]:
     """(the path to write, whether to write it through a temp file and rename)."""
     try:
         mode = os.stat(path).st_mode  # follows symlinks: judge what the data would land in
-    except FileNotFoundError:  # new file, or a dangling symlink whose target is created
-        return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+    except FileNotFoundError:  # new file, or a dangling symlink: the rename replaces the link
+        return path, True
     except OSError as exc:
         raise OutputError(path, exc.strerror or str(exc)) from None
     if stat.S_ISDIR(mode):
         raise OutputError(path, "is a directory; give a file name")
     if not stat.S_ISREG(mode) or _names_an_open_file(path):
         return path, False
-    return (Path(os.path.realpath(path)) if path.is_symlink() else path), True
+    return path, True  # os.replace renames onto the link itself, never onto its target
+
+
+def confined(path: str | Path, root: str | Path, what: str = "path") -> Path:
+    """`path` (relative paths are taken relative to `root`) resolved, symlinks included; a DataError
+    when it does not lie inside `root`. For every path whose parts come from an input field (a label,
+    a bundle's list of exports, a checkpoint's weights name) before anything is read or written."""
+    root = Path(root).resolve()
+    path = Path(path)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise DataError(f"{what} {str(path)!r} lies outside {root}; refusing to use it")
+    return resolved
 
 
 def _names_an_open_file(path: Path) -> bool:
@@ -108,6 +122,23 @@ def _appended_to(path: Path) -> Iterator[Path]:
                 shutil.copyfileobj(src, dst)
         except OSError as exc:
             raise OutputError(path, exc.strerror or str(exc)) from None
+
+
+def check_not_input(output: str | Path | None, inputs: Iterable[str | Path], name: str) -> None:
+    """An OutputError when the output `name` (a file or a directory) is one of `inputs` (the same
+    path after resolving links, or a hard link to it): writing it would destroy what is being read
+    (`detect x.flac --out x.flac` replaced the audio by an event list). `-` and None pass."""
+    if output is None or str(output) == STDOUT:
+        return
+    out = Path(output).resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        try:
+            same = os.path.samefile(out, source)
+        except OSError:  # one of them does not exist (yet)
+            same = False
+        if same or source == out:
+            raise OutputError(output, f"{name} is the input {item}; writing it would destroy that input")
 
 
 def read_text_input(path: str | Path, noun: str, encoding: str = "utf-8") -> str:

@@ -44,6 +44,7 @@ from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_
 from raresound.errors import AudioError, DataError
 from raresound.features import FeatureConfig, LogMel
 from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_csv, write_json
+from raresound.workers import cap_workers, die_with_parent
 
 STORE_VERSION = 1
 DTYPE = np.float16
@@ -139,6 +140,7 @@ _WORKER_LOGMEL: LogMel | None = None
 
 def _init_worker(logmel: LogMel) -> None:
     global _WORKER_LOGMEL
+    die_with_parent()
     # One torch thread per process: the parallelism is across processes, and oversubscribing the
     # cores with intra-op threads makes every worker slower.
     torch.set_num_threads(1)
@@ -218,7 +220,7 @@ def build_store(
         raise DataError(f"workers must be >= 1, got {workers}")
     if int(chunk_size) < 1:
         raise DataError(f"chunk_size must be >= 1, got {chunk_size}")
-    workers, chunk_size = int(workers), int(chunk_size)
+    workers, chunk_size = cap_workers(int(workers), "workers"), int(chunk_size)
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     records = read_manifest(manifest_path)
     if not records:

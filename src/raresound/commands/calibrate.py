@@ -43,5 +43,8 @@ def run(args) -> int:
     print(f"thresholds written to {len(records)} bundle(s)")
     for record in records.values():
         for path, state in record["exports"]:
-            print(f"export {path}: " + ("thresholds updated" if state == "updated" else f"stale, {STALE}"))
+            if state == "skipped":
+                print(f"export {path}: skipped (not an export side file of this bundle; export it again)")
+            else:
+                print(f"export {path}: " + ("thresholds updated" if state == "updated" else f"stale, {STALE}"))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -93,7 +94,11 @@ def run(args) -> int:
 
 def _run_files(args) -> int:
     from raresound.detect import WindowDetector, detect_files, write_events, write_json_report, write_scores_csv
+    from raresound.io import check_not_input
 
+    inputs = [*args.audio, *(Path(args.bundle) / name for name in ("bundle.json", "model.safetensors"))]
+    for flag in ("out", "json", "scores", "frame_scores"):
+        check_not_input(getattr(args, flag), inputs, f"--{flag.replace('_', '-')}")
     detector = _detector(args)
     report = detect_files(detector, args.audio, full_paths=args.full_paths)
     for path, reason in report.failures:
@@ -124,10 +129,15 @@ def _run_files(args) -> int:
 
 
 def _run_stream(args) -> int:
-    from raresound.errors import ConfigError
+    from raresound.errors import ConfigError, DataError, OutputError
     from raresound.streaming import check_stream_options, latency_bound, run_pcm_stream
 
     check_stream_options(args.rate, args.chunk_seconds)
+    # Started with stdin or stdout closed (`<&-`, `>&-`), Python has None there.
+    if sys.stdin is None:
+        raise DataError("standard input is closed; --stream reads raw PCM from it")
+    if sys.stdout is None:
+        raise OutputError("standard output", "it is closed; --stream prints its events there")
     detector = _detector(args)
 
     def emit(event, confirmed_at):

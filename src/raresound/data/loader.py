@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from raresound.errors import DataError
 from raresound.features import Normalizer
 from raresound.store import StoreSplit
+from raresound.workers import die_with_parent
 
 
 class StoreDataset(Dataset):
@@ -117,4 +118,5 @@ def make_loader(
         drop_last=drop_last,
         generator=generator,
         persistent_workers=num_workers > 0,
+        worker_init_fn=die_with_parent if num_workers > 0 else None,  # no orphans after a kill -9
     )

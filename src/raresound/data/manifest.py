@@ -68,6 +68,30 @@ def parse_time(text: str, column: str, where: str, required: bool = False) -> fl
     return value
 
 
+def label_problem(label) -> str | None:
+    """Why `label` cannot be an event name, or None. Labels become parts of file names (`data mix`
+    writes `<label>-000001.wav`) and of printed tables: no path separator, no `.`/`..`, no control
+    character, no `;` (the manifest's separator), no surrounding space, not empty."""
+    if not isinstance(label, str) or not label:
+        return "is empty"
+    if label != label.strip():
+        return "has leading or trailing space"
+    if LABEL_SEP in label:
+        return f"contains {LABEL_SEP!r}"
+    if "/" in label or "\\" in label or label in (".", ".."):
+        return "is a path part (contains a path separator, or is . or ..)"
+    if any(not ch.isprintable() for ch in label):
+        return "contains a control character"
+    return None
+
+
+def check_label(label, where: str) -> None:
+    """A one-line DataError naming `where` (file:line, or the record) when `label` is unusable."""
+    problem = label_problem(label)
+    if problem is not None:
+        raise DataError(f"{where}: bad label {label!r}: {problem}")
+
+
 def _check_record(rec: ClipRecord, where: str) -> None:
     if not rec.path:
         raise DataError(f"{where}: empty 'path'")
@@ -76,8 +100,7 @@ def _check_record(rec: ClipRecord, where: str) -> None:
     if not rec.source_id:
         raise DataError(f"{where}: empty 'source_id'")
     for label in rec.labels:
-        if not label or LABEL_SEP in label or label != label.strip():
-            raise DataError(f"{where}: bad label {label!r}")
+        check_label(label, where)
     if (rec.onset is None) != (rec.offset is None):
         raise DataError(f"{where}: 'onset' and 'offset' must both be given or both be empty")
     if rec.onset is not None and rec.offset is not None and rec.offset < rec.onset:

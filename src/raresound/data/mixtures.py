@@ -27,13 +27,16 @@ import numpy as np
 import soundfile as sf
 
 from raresound import audio
-from raresound.data.manifest import SPLITS, ClipRecord, write_manifest
+from raresound.data.manifest import SPLITS, ClipRecord, check_label, write_manifest
 from raresound.data.ratio import BACKGROUND, DEFAULT_FRACTIONS, allocate, assign_splits
 from raresound.errors import AudioError, ConfigError, DataError
-from raresound.io import atomic_path, write_text
+from raresound.io import atomic_path, confined, write_text
+from raresound.workers import cap_workers, die_with_parent
 
 # Peak after anti-clipping rescale; a hair under full scale so 16-bit rounding never hits the rail.
 PEAK_LIMIT = 0.99
+# One mixture is rendered in memory: an hour at 16 kHz is 230 MB of float32 per clip and worker.
+MAX_CLIP_SECONDS = 3600.0
 AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC"}
 
 
@@ -289,6 +292,7 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
     for rec in events:
         if len(rec.labels) != 1:
             raise DataError(f"{rec.path}: an isolated event needs exactly one label, has {rec.labels}")
+        check_label(rec.labels[0], rec.path)  # the label is part of the mixture's file name
     for rec in backgrounds:
         if rec.labels:
             raise DataError(f"{rec.path}: a background record must be unlabelled, has {rec.labels}")
@@ -297,8 +301,8 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
         raise ConfigError("ebr_db", f"expected finite dB values, got {list(ebr_db)}")
     if audio_format.lower() not in AUDIO_FORMATS:
         raise ConfigError("audio_format", f"{audio_format!r} is not one of {', '.join(AUDIO_FORMATS)}")
-    if not clip_seconds > 0:
-        raise ConfigError("clip_seconds", f"must be positive, got {clip_seconds}")
+    if not 0 < clip_seconds <= MAX_CLIP_SECONDS:
+        raise ConfigError("clip_seconds", f"must be in (0, {MAX_CLIP_SECONDS:g}] seconds, got {clip_seconds}")
     if resplit:
         events, backgrounds = _resplit(events, backgrounds, fractions, seed)
     _check_disjoint([*events, *backgrounds])
@@ -337,8 +341,10 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
                 if event is not None and event.length > n:
                     event = Material(event.record, event.start, event.start + n)
                 pieces = _draw_pieces(bg_pool[split], n, rng)
+                name = f"audio/{split}/{cls}-{len(jobs):06d}.{audio_format.lower()}"
                 job = {"sr": sr, "n": n, "event": event, "pieces": pieces, "format": audio_format.lower(),
-                       "path": str(out_dir / "audio" / split / f"{cls}-{len(jobs):06d}.{audio_format.lower()}")}
+                       "path": str(out_dir / name)}
+                confined(name, out_dir, "mixture file")
                 if event is not None:
                     job["onset_sample"] = int(rng.integers(0, n - event.length + 1))
                     job["ebr_db"] = float(rng.choice(ebrs))
@@ -412,7 +418,8 @@ def _write_csv(path: Path, header: list[str], rows, base: Path | None) -> None:
 def _run(jobs: list[dict], workers: int) -> list[tuple[str, str | None]]:
     if workers <= 1 or len(jobs) < 16:
         return [_render_mixture(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
+    workers = cap_workers(workers, "workers")
+    with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
         return list(pool.map(_render_mixture, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
 
 

@@ -16,7 +16,6 @@ then rendered independently, so the files are identical for any number of worker
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ from raresound.data.mixtures import AUDIO_FORMATS, limit_peak, mix_at_ebr, write
 from raresound.data.ratio import BACKGROUND, DEFAULT_FRACTIONS, allocate, parse_ratio, split_by_source, stable_seed
 from raresound.errors import ConfigError
 from raresound.io import write_json
+from raresound.workers import cap_workers, die_with_parent, usable_cores
 
 EVENT_CLASSES = ("dog", "baby", "gunshot")
 CLASSES = (*EVENT_CLASSES, BACKGROUND)
@@ -334,8 +334,8 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
     draw_ebr = _ebr_sampler(ebr_db, ebr_db_range)
     if audio_format.lower() not in AUDIO_FORMATS:
         raise ConfigError("audio_format", f"{audio_format!r} is not one of {', '.join(AUDIO_FORMATS)}")
-    if not clip_seconds > 2.0 or not sample_rate >= 16000:
-        raise ConfigError("clip_seconds", "clips must be > 2 s and sample_rate >= 16000 Hz (events are up to 4 s, 7 kHz)")
+    if not 2.0 < clip_seconds <= 3600.0 or not sample_rate >= 16000:
+        raise ConfigError("clip_seconds", "clips must be > 2 s (and at most 3600 s) and sample_rate >= 16000 Hz (events are up to 4 s, 7 kHz)")
     out_dir = Path(out_dir)
     n = int(round(clip_seconds * sample_rate))
 
@@ -372,11 +372,11 @@ def synthesize_dataset(out_dir: str | Path, counts: Mapping[str, int] | None = N
 
     if check is not None:
         check(records)
-    workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    workers = min(8, usable_cores()) if workers is None else cap_workers(max(1, int(workers)), "workers")
     if workers == 1 or len(jobs) < 16:
         spans = [_render(job) for job in jobs]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
             spans = list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
     records = [ClipRecord(r.path, r.labels, r.split, r.source_id, r.duration, on, off)
                for r, (on, off) in zip(records, spans)]

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from raresound.errors import DataError
-from raresound.io import atomic_path, read_json, write_json
+from raresound.errors import DataError, OutputError
+from raresound.io import atomic_path, confined, read_json, write_json
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -42,6 +42,18 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def save_tensor_file(tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Write a safetensors file atomically; a failed write (disk full: safetensors raises its own
+    SafetensorError, not an OSError) is a one-line OutputError naming the file."""
+    with atomic_path(path) as tmp:
+        try:
+            save_file(tensors, str(tmp))
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - SafetensorError and friends
+            raise OutputError(path, " ".join(str(exc).split())) from None
+
+
 def save_checkpoint(stem: str | Path, model: torch.nn.Module, optimizer=None, meta: dict | None = None) -> None:
     stem = Path(stem)
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -51,8 +63,7 @@ def save_checkpoint(stem: str | Path, model: torch.nn.Module, optimizer=None, me
         tensors.update(opt_tensors)
         info["optimizer"] = opt_meta
     weights = stem.with_suffix(".safetensors")
-    with atomic_path(weights) as tmp:
-        save_file(tensors, str(tmp))
+    save_tensor_file(tensors, weights)
     info["weights"] = weights.name
     write_json(stem.with_suffix(".json"), info)
 
@@ -61,15 +72,34 @@ def checkpoint_exists(stem: str | Path) -> bool:
     return Path(stem).with_suffix(".json").exists()
 
 
-def read_meta(stem: str | Path) -> dict:
-    return read_json(Path(stem).with_suffix(".json"))
+def read_meta(stem: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """A checkpoint's JSON object; unreadable JSON, another type, or a missing `required` key is a
+    one-line DataError naming the file."""
+    path = Path(stem).with_suffix(".json")
+    try:
+        meta = read_json(path)
+    except (OSError, ValueError) as exc:  # JSON and UTF-8 decoding errors are ValueErrors
+        raise DataError(f"{path}: not a readable checkpoint ({' '.join(str(exc).split())}); "
+                        "delete it to start that stage again") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: a checkpoint holds a JSON object, got {type(meta).__name__}")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise DataError(f"{path}: checkpoint lacks {', '.join(missing)}; delete it to start that stage again")
+    return meta
 
 
-def load_checkpoint(stem: str | Path, model: torch.nn.Module, optimizer=None, map_location="cpu") -> dict:
-    """Load weights (and optimizer state) into existing objects; returns the JSON metadata."""
+def load_checkpoint(stem: str | Path, model: torch.nn.Module, optimizer=None, map_location="cpu",
+                    required: tuple[str, ...] = ()) -> dict:
+    """Load weights (and optimizer state) into existing objects; returns the JSON metadata (which
+    must hold the keys `required`)."""
     stem = Path(stem)
-    meta = read_meta(stem)
-    weights = stem.parent / meta["weights"]
+    meta = read_meta(stem, ("weights", *required))
+    name = meta["weights"]
+    # The weights name is input: a plain file name beside the JSON, never a path elsewhere.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise DataError(f"{stem.with_suffix('.json')}: weights must be a file name beside it, got {name!r}")
+    weights = confined(name, stem.parent, "checkpoint weights")
     try:
         tensors = load_file(str(weights), device=str(map_location))
     except Exception as exc:  # safetensors raises several types for a damaged file
@@ -79,7 +109,10 @@ def load_checkpoint(stem: str | Path, model: torch.nn.Module, optimizer=None, ma
     if missing or unexpected:
         raise DataError(f"{weights}: checkpoint does not fit the model (missing {missing}, unexpected {unexpected})")
     if optimizer is not None and "optimizer" in meta:
-        optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+        try:
+            optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(f"{stem.with_suffix('.json')}: optimizer state does not fit ({exc})") from None
     return meta
 
 
@@ -88,5 +121,4 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    save_tensor_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path)

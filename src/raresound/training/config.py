@@ -162,6 +162,7 @@ def _check_bounds(cfg: RecipeConfig) -> None:
          f"must be between 1 and {MAX_HIDDEN_SIZE}, got {m.hidden_size}"),
         ("model.dropout", 0.0 <= m.dropout < 1.0, f"must be in [0, 1), got {m.dropout}"),
         ("training.weight_decay", t.weight_decay >= 0, f"must be >= 0, got {t.weight_decay}"),
+        ("training.num_workers", t.num_workers >= 0, f"must be >= 0 (0 = load in the training process), got {t.num_workers}"),
         ("training.max_train_batches", t.max_train_batches is None or t.max_train_batches >= 1,
          f"must be >= 1 or null (all batches), got {t.max_train_batches}"),
         ("loss.gamma", loss.gamma >= 0, f"must be >= 0, got {loss.gamma}"),

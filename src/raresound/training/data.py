@@ -22,6 +22,7 @@ from raresound.errors import DataError
 from raresound.features import Normalizer
 from raresound.store import FeatureStore
 from raresound.training import distributed as dist
+from raresound.workers import die_with_parent
 
 
 class SplitDataset(Dataset):
@@ -162,7 +163,8 @@ def loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int 
     (seed, epoch) alone and R ranks x batch B see, batch for batch, the same clips as one process
     with batch R*B: a multi-GPU run can be reproduced (and checked) on one device."""
     if batch_sampler is not None:
-        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers, pin_memory=pin_memory)
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers, pin_memory=pin_memory,
+                          worker_init_fn=die_with_parent if num_workers > 0 else None)
     if sampler is None:
         sampler = DistributedSampler(dataset, num_replicas=dist.world_size(), rank=dist.rank(), shuffle=shuffle,
                                      seed=seed, drop_last=False)

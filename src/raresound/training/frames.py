@@ -26,6 +26,7 @@ import torch
 
 from raresound.bundle import load_bundle
 from raresound.errors import ConfigError, DataError
+from raresound.io import check_not_input
 from raresound.evaluation.eer import eer
 from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.store import FeatureStore
@@ -114,6 +115,7 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
         raise ConfigError("lr", f"must be a number in (0, 10), got {lr!r}")
     bundle = load_bundle(bundle_dir)
     out_dir = Path(out_dir) if out_dir is not None else Path(str(Path(bundle_dir).resolve()) + "-frames")
+    check_not_input(out_dir, [bundle_dir, store_dir], "out_dir")
     store = FeatureStore(store_dir)
     if list(store.classes) != list(bundle.classes):
         raise DataError(f"{store_dir}: store classes {store.classes} differ from the bundle's {bundle.classes}")

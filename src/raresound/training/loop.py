@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from raresound.errors import TrainingError
+from raresound.errors import DataError, TrainingError
 from raresound.evaluation.eer import mean_eer
 from raresound.io import write_text
 from raresound.training import distributed as dist
@@ -85,6 +85,28 @@ class StageResult:
     best_val: float
     stopped_early: bool
     history: list = field(default_factory=list)
+
+
+def _resume_state(state: dict, max_epochs: int, where: Path) -> dict:
+    """The trainer state read from an epoch checkpoint, checked: it is input, and a negative or
+    huge epoch would silently skip or repeat training."""
+    def count(name: str, low: int, high: int) -> int:
+        value = state[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise DataError(f"{where}: {name} must be an integer in [{low}, {high}], got {value!r}; "
+                            "delete the checkpoint to start that stage again")
+        return value
+
+    epoch = count("epoch", 0, max_epochs)
+    count("best_epoch", -1, epoch - 1)
+    count("bad_epochs", 0, epoch)
+    best = state["best_val"]
+    if isinstance(best, bool) or not isinstance(best, (int, float)) or math.isnan(best):
+        raise DataError(f"{where}: best_val must be a number, got {best!r}")
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+        raise DataError(f"{where}: history must list one record per finished epoch ({epoch})")
+    return state
 
 
 def epoch_seed(seed: int, stage: str, epoch: int) -> int:
@@ -258,8 +280,12 @@ class Trainer:
         folder = self.stage_dir / stage.name
         final = folder / "final"
         if checkpoint_exists(final):  # finished in an earlier run: never retrained
-            meta = load_checkpoint(final, self.model, map_location=self.device)
-            result = StageResult(**meta["result"])
+            meta = load_checkpoint(final, self.model, map_location=self.device, required=("result",))
+            try:
+                result = StageResult(**meta["result"])
+            except TypeError:
+                raise DataError(f"{final.with_suffix('.json')}: 'result' does not describe a finished stage; "
+                                "delete it to train that stage again") from None
             self.results[stage.name] = result
             return result
 
@@ -272,8 +298,8 @@ class Trainer:
         state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "history": []}
         last = folder / "last"
         if checkpoint_exists(last):
-            meta = load_checkpoint(last, self.model, optimizer, map_location=self.device)
-            state = {k: meta[k] for k in state}
+            meta = load_checkpoint(last, self.model, optimizer, map_location=self.device, required=tuple(state))
+            state = _resume_state({k: meta[k] for k in state}, stage.max_epochs, last.with_suffix(".json"))
             if self.scaler.is_enabled() and "grad_scaler" in meta:
                 self.scaler.load_state_dict(meta["grad_scaler"])
         net = self._wrap()

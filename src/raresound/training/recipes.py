@@ -35,6 +35,7 @@ from raresound.training.curves import report_learning, write_learning_curves
 from raresound.training.fingerprint import check_run, fingerprint
 from raresound.training.data import TrainingData, load_training_data, loader
 from raresound.training.loop import Stage, Trainer
+from raresound.workers import cap_workers
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,6 +85,8 @@ class RecipeContext:
         self.data: TrainingData = load_training_data(store_dir, cfg.data.ratio, cfg.data.classes, cfg.seed)
         shape = self.data.train.features.shape
         self.n_frames, self.n_mels = int(shape[1]), int(shape[2])
+        # Loader processes, at most the usable cores (one warning here, not one per loader).
+        self.num_workers = cap_workers(cfg.training.num_workers, "training.num_workers")
         if dist.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             # Written once, by the run that makes the models: a resume (checked by `check_run` to
@@ -104,14 +107,14 @@ class RecipeContext:
 
     def train_loader(self, sampler=None, batch_sampler=None, shuffle: bool = True):
         t = self.cfg.training
-        return loader(self.data.train, t.batch_size, shuffle, self.cfg.seed, t.num_workers, sampler=sampler,
+        return loader(self.data.train, t.batch_size, shuffle, self.cfg.seed, self.num_workers, sampler=sampler,
                       batch_sampler=batch_sampler, pin_memory=self.device.type == "cuda")
 
     def val_loader(self):
         if self.data.val is None:
             return None
         t = self.cfg.training
-        return loader(self.data.val, t.batch_size, False, self.cfg.seed, t.num_workers,
+        return loader(self.data.val, t.batch_size, False, self.cfg.seed, self.num_workers,
                       pin_memory=self.device.type == "cuda")
 
     def trainer(self, model) -> Trainer:

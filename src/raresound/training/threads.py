@@ -11,16 +11,9 @@ from __future__ import annotations
 import os
 
 from raresound.errors import ConfigError
+from raresound.workers import usable_cores  # noqa: F401 - re-exported: its home was here
 
 _interop_set = False
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _positive_int(text: str | None) -> int | None:

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import soundfile as sf
 
-from raresound.data.manifest import ClipRecord, read_csv_text
+from raresound.data.manifest import ClipRecord, check_label, label_problem, read_csv_text
 from raresound.data.ratio import DEFAULT_FRACTIONS, assign_splits
 from raresound.errors import ConfigError, DataError
 
@@ -97,6 +97,9 @@ def parse_label_map(text: str | Mapping[str, str] | None, default: Mapping[str, 
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ConfigError("label_map", f"expected CLASS=LABEL pairs, got {item!r}")
+        problem = label_problem(value.strip())
+        if problem is not None:
+            raise ConfigError("label_map", f"label {value.strip()!r} for {key.strip()!r} {problem}")
         out[key.strip()] = value.strip()
     return out
 
@@ -119,6 +122,8 @@ def finish(entries: Iterable[Entry], skipped: list[tuple[str, str]], fractions: 
     """Probe each entry's file, drop (and report) unusable ones, assign splits by source."""
     records = []
     for e in entries:
+        for label in e.labels:  # labels become file-name parts downstream (data mix)
+            check_label(label, e.path)
         duration = probe(Path(e.path))
         if isinstance(duration, str):
             skipped.append((e.path, duration))
