@@ -76,3 +76,18 @@ def test_write_events_as_file_or_directory(tmp_path):
         write_events_as("csv", by_file, tmp_path / "x")
     with pytest.raises(DataError, match="one.txt: is a file"):
         write_events_as("raven", by_file, tmp_path / "one.txt")
+
+
+def test_read_events_for_any_format(tmp_path):
+    from raresound.evaluation.event_formats import read_events_for, sniff_format
+
+    aud = write_audacity_labels(EVENTS, tmp_path / "a.txt")
+    rav = write_raven_table(EVENTS, tmp_path / "a.sel.txt")
+    dc = tmp_path / "ref.tsv"
+    dc.write_text("dir/a.wav\t5.3\t7.3\tbaby cry\nb.wav\t1\t2\tdog\nc.wav\n")
+    assert [sniff_format(p) for p in (aud, rav, dc)] == ["audacity", "raven", "dcase"]
+    assert read_events_for(aud, "a.wav") == read_events_for(rav, "a.wav") == sorted(EVENTS, key=lambda e: e.onset)
+    assert read_events_for(dc, "a.wav") == [Event("a.wav", 5.3, 7.3, "baby cry")]  # matched by basename
+    assert read_events_for(dc, "c.wav") == []  # listed without events
+    with pytest.raises(DataError, match=r"ref.tsv: lists no events for d.wav \(it lists b.wav, c.wav, dir/a.wav\)"):
+        read_events_for(dc, "d.wav")

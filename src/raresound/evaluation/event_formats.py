@@ -166,3 +166,41 @@ def write_events_as(fmt: str, events_by_file: Mapping[str, Sequence], out: str |
         return list(write_per_file(fmt, events_by_file, out, freq_range).values())
     (events,) = events_by_file.values()
     return [write_audacity_labels(events, out) if fmt == "audacity" else write_raven_table(events, out, freq_range)]
+
+
+def sniff_format(path: str | Path) -> str:
+    """"raven" (a header starting with `Selection`), "audacity" (first line: two numbers then a label)
+    or "dcase"."""
+    text = read_text_input(path, "event file", encoding="utf-8-sig")
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    fields = first.split("\t")
+    if fields[0].strip() == "Selection":
+        return "raven"
+    if len(fields) == 3:
+        try:
+            float(fields[0]), float(fields[1])
+            return "audacity"
+        except ValueError:
+            pass
+    return "dcase"
+
+
+def read_events_for(path: str | Path, filename: str) -> list[Event]:
+    """The events of the audio file `filename` in an event file of any of FORMATS (`sniff_format`).
+    A DCASE list is matched by filename or basename and must list the file (with or without events):
+    a list that does not is a DataError naming both, since it is the reference of other audio."""
+    fmt = sniff_format(path)
+    if fmt == "raven":
+        return read_raven_table(path, filename)
+    if fmt == "audacity":
+        return read_audacity_labels(path, filename)
+    from raresound.evaluation.events import read_event_rows
+
+    rows = read_event_rows(path)
+    listed = {name for _, name, *_ in rows}
+    base = Path(filename).name
+    names = {n for n in listed if n == filename or Path(n).name == base}
+    if not names:
+        shown = ", ".join(sorted(listed)[:3]) + (", ..." if len(listed) > 3 else "")
+        raise DataError(f"{path}: lists no events for {base} (it lists {shown or 'no file'})")
+    return [Event(filename, on, off, label) for _, name, on, off, label in rows if name in names and label is not None]
