@@ -96,3 +96,28 @@ def test_detect_stream_prints_json_lines_like_offline(tmp_path, capsys, monkeypa
     assert all(d["confirmed_at"] >= d["offset"] for d in lines)
     assert "events are printed at most" in captured.err and "stream ended: 30.0 s" in captured.err
     assert main(["detect", str(tmp_path / "bundle"), str(tmp_path / "a.wav"), "--stream"]) == 2
+
+
+def test_detect_formats_audacity_and_raven(tmp_path, capsys):
+    from raresound.evaluation.event_formats import read_audacity_labels, read_raven_table
+
+    saved_planted_bundle(tmp_path / "bundle")
+    paths = _files(tmp_path)
+    assert main(["detect", str(tmp_path / "bundle"), *paths, "--hop", "0.5", "--out", str(tmp_path / "ev.tsv")]) == 0
+    dcase = read_event_list(tmp_path / "ev.tsv")
+    assert main(["detect", str(tmp_path / "bundle"), *paths, "--hop", "0.5", "--format", "audacity",
+                 "--out", str(tmp_path / "labels")]) == 0
+    got = read_audacity_labels(tmp_path / "labels" / "a.txt", "a.wav") + read_audacity_labels(
+        tmp_path / "labels" / "b.txt", "b.wav")
+    assert got == dcase  # the same events as the DCASE list
+    assert main(["detect", str(tmp_path / "bundle"), paths[1], "--hop", "0.5", "--format", "raven",
+                 "--out", str(tmp_path / "b.selections.txt")]) == 0
+    assert read_raven_table(tmp_path / "b.selections.txt", "b.wav") == [e for e in dcase if e.filename == "b.wav"]
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "bundle"), paths[1], "--hop", "0.5", "--format", "audacity"]) == 0
+    assert capsys.readouterr().out.count("\ttone\n") == 1  # one file: the label track on stdout
+    assert main(["detect", str(tmp_path / "bundle"), *paths, "--format", "audacity"]) == 2
+    assert "config field '--out'" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "bundle"), *paths, "--format", "praat"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown event format 'praat'" in err and len(err.strip().splitlines()) == 1

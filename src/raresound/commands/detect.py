@@ -37,7 +37,16 @@ def register(sub) -> None:
     p.add_argument("--min-duration", type=float,
                    help="frame bundles: drop events shorter than S seconds (default: the bundle's tuned value, else 0)")
     p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
-    p.add_argument("--out", help="write events as a DCASE event list (tab-separated filename, onset, offset, event_label)")
+    p.add_argument("--out", help="where to write the events (default: standard output). --format dcase: one event list "
+                                 "(tab-separated filename, onset, offset, event_label). --format audacity|raven: one "
+                                 "file per audio file; with several audio files (or an existing directory, or a path "
+                                 "ending in /) --out is a directory and gets <stem>.txt (Audacity) or "
+                                 "<stem>.Table.1.selections.txt (Raven) per input, files without events included; "
+                                 "with one audio file it is the file to write")
+    p.add_argument("--format", default="dcase", metavar="dcase|audacity|raven",
+                   help="event format: dcase (default; the list evaluate-events reads), audacity (label track: "
+                        "onset, offset, label; File > Import > Labels) or raven (Raven Pro selection table; each "
+                        "box spans the model's mel band range)")
     p.add_argument("--json", help="write events, scores of every window and skipped files as JSON")
     p.add_argument("--scores", help="write per-window (clip-level) scores as CSV")
     p.add_argument("--frame-scores", metavar="DIR",
@@ -89,6 +98,12 @@ def run(args) -> int:
         return _run_stream(args)
     if not args.audio:
         raise ConfigError("audio", "give at least one audio file, or --stream")
+    from raresound.evaluation.event_formats import FORMATS
+
+    if args.format not in FORMATS:
+        raise ConfigError("--format", f"unknown event format {args.format!r} (use one of {', '.join(FORMATS)})")
+    if args.format != "dcase" and not args.out and len(args.audio) > 1:
+        raise ConfigError("--out", f"--format {args.format} writes one file per audio file; give --out DIR")
     return _run_files(args)
 
 
@@ -105,7 +120,13 @@ def _run_files(args) -> int:
         print(f"raresound: skipped {path}: {reason}", file=sys.stderr)
     for path, message in report.warnings:
         print(f"raresound: warning: {message}", file=sys.stderr)
-    if args.out:
+    if args.format != "dcase":
+        from raresound.evaluation.event_formats import write_events_as
+
+        cfg = detector.config
+        write_events_as(args.format, {r.filename: r.events for r in report.results}, args.out or "-",
+                        (cfg.fmin, cfg.fmax or cfg.sample_rate / 2))
+    elif args.out:
         write_events(report.results, args.out)
     else:
         for r in report.results:

@@ -36,7 +36,8 @@ def _percent_label(p: float) -> str:
     return f"{p * 100:g}%"
 
 
-def _save(fig: Figure, path: str | Path) -> None:
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Write `fig` as a PNG through raresound.io's atomic path (Agg canvas, no pyplot)."""
     FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
         # The temp file's suffix is .tmp, so the format must be explicit.
@@ -64,7 +65,7 @@ def plot_det(curves: Mapping[str, Mapping[str, tuple]], path: str | Path, title:
              eers: Mapping[str, Mapping[str, float]] | None = None, limits: tuple[float, float] = DET_LIMITS,
              positives: Mapping[str, int] | None = None) -> Path:
     """Write the `det_figure` of these arguments as a PNG; returns the written path."""
-    _save(det_figure(curves, title, eers, limits, positives, where=path), path)
+    save_figure(det_figure(curves, title, eers, limits, positives, where=path), path)
     return Path(path)
 
 
@@ -159,7 +160,7 @@ def plot_embedding_sphere(
         ax.legend(loc="upper left", fontsize="small")
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -219,5 +220,5 @@ def plot_learning_curves(rows: Sequence[dict], path: str | Path, title: str | No
                fontsize="small", frameon=False)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
     return Path(path)
