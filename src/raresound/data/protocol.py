@@ -23,8 +23,10 @@ Sources (`PROTOCOL_SOURCES`):
   source and stays in one split).
 * "dcase2017": the TUT Rare Sound Events 2017 development mixtures under `dcase_root` (nothing
   is mixed; `per_class` caps each set). devtrain -> train/val, devtest -> test. Val is split by the
-  isolated event and background recordings named in the mixture recipes (YAML) when present
-  (train mixtures whose background recording is also under a val mixture are dropped); without
+  isolated event and background recordings named in the mixture recipes (YAML) when present: a
+  val_fraction of each class's event recordings and of the background recordings go to val, and a
+  devtrain mixture whose event and background fall on different sides is dropped (counted in the
+  notes: the official mixtures reuse both); without
   recipes, by mixture, with a note in protocol.json that mixtures reuse events.
 
 Written next to the manifest: `protocol.json` (settings, their fingerprint, sets, source counts,
@@ -506,6 +508,8 @@ def _build_dcase2017(out: Path, settings: dict) -> ProtocolData:
         if rec.labels and rec.labels != (cls,):
             raise DataError(f"{rec.path}: labelled {rec.labels[0]!r} in the {cls} set")
         by_set[(rec.split, cls)].append(rec)
+    index = lambda r: int(_MIXTURE_NAME.match(Path(r.path).name).group(3))  # noqa: E731
+    by_set = {key: sorted(recs, key=index)[: settings["per_class"]] for key, recs in by_set.items()}
     classes = sorted({cls for _, cls in by_set})
     notes, records, set_of = [], [], {}
     have_recipes = all(Path(r.path).name in recipes for recs in by_set.values() for r in recs)
@@ -516,22 +520,20 @@ def _build_dcase2017(out: Path, settings: dict) -> ProtocolData:
     val_sources = _dcase_val_sources(by_set, recipes, settings, have_recipes)
     dropped = 0
     for (split, cls), recs in sorted(by_set.items()):
-        recs = sorted(recs, key=lambda r: int(_MIXTURE_NAME.match(Path(r.path).name).group(3)))[: settings["per_class"]]
         for rec in recs:
+            ev, bg = recipes.get(Path(rec.path).name, (None, None)) if have_recipes else (None, rec.source_id)
             split_to = split
             if split == "train":
-                ev, bg = recipes.get(Path(rec.path).name, (None, None)) if have_recipes else (rec.source_id, None)
-                key = ev if ev is not None else bg
-                split_to = "val" if key in val_sources else "train"
-                if split_to == "train" and bg in val_sources:
-                    dropped += 1  # its background recording is under a val mixture
+                in_val = {s in val_sources for s in (ev, bg) if s is not None}
+                if len(in_val) > 1:  # its event and its background recordings fell on both sides
+                    dropped += 1
                     continue
-            ev, bg = recipes.get(Path(rec.path).name, (None, None))
-            source = (ev or bg) if have_recipes else rec.source_id
-            records.append(replace(rec, split=split_to, source_id=source))
+                split_to = "val" if in_val == {True} else "train"
+            records.append(replace(rec, split=split_to, source_id=ev or bg))
             set_of[rec.path] = cls
     if dropped:
-        notes.append(f"{dropped} devtrain mixture(s) dropped: their background recording is also under a val mixture")
+        notes.append(f"{dropped} devtrain mixture(s) dropped: their event recording is in val and their background "
+                     "recording in train, or the other way round (the official mixtures reuse both)")
     sources: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         recs = [r for r in records if r.split == split]
@@ -544,7 +546,7 @@ def _build_dcase2017(out: Path, settings: dict) -> ProtocolData:
 
 def _dcase_val_sources(by_set, recipes, settings, have_recipes) -> set[str]:
     """The devtrain source ids that go to val: a val_fraction of each class's event recordings and
-    of the background recordings of background-only mixtures (or of mixtures, without recipes)."""
+    of the background recordings (with recipes), or of each class's mixtures (without)."""
     groups: dict[str, set[str]] = defaultdict(set)
     for (split, cls), recs in by_set.items():
         if split != "train":
@@ -554,7 +556,9 @@ def _dcase_val_sources(by_set, recipes, settings, have_recipes) -> set[str]:
                 groups[cls].add(rec.source_id)
                 continue
             ev, bg = recipes[Path(rec.path).name]
-            groups[cls if ev is not None else BACKGROUND].add(ev if ev is not None else bg)
+            groups[BACKGROUND].add(bg)
+            if ev is not None:
+                groups[cls].add(ev)
     val: set[str] = set()
     fractions = (1.0 - settings["val_fraction"], settings["val_fraction"], 0.0)
     for name, ids in sorted(groups.items()):
