@@ -130,3 +130,13 @@ def test_reference_that_does_not_fit_the_scores(lists, capsys):
                                                            "--durations", lists / "d.tsv")
     assert "d.tsv: no duration for 'b.wav'" in one_line_error(capsys, lists / "ref.tsv", lists / "est.tsv",
                                                               "--segment", "1", "--durations", lists / "d.tsv")
+
+
+def test_overlapping_reference_events_are_a_one_line_error_and_nothing_is_written(lists, capsys):
+    ref = lists / "overlap.tsv"
+    write_event_list(REFERENCE + [Event("a.wav", 1.5, 2.5, "dog")], ref)
+    err = one_line_error(capsys, ref, lists / "est.tsv", "--json", lists / "out.json")
+    assert "overlap.tsv:4: dog event 1.5-2.5 s overlaps the one at" in err and "must not overlap" in err
+    assert not (lists / "out.json").exists()
+    # An estimate may overlap itself (a detector's double detections are scored as insertions).
+    assert run(capsys, lists / "ref.tsv", ref)[0] == 0

@@ -219,3 +219,25 @@ def test_onset_only_default_unchanged_and_reported():
 def test_bad_percentage_of_length():
     with pytest.raises(DataError, match="percentage_of_length"):
         event_based_metrics([], [], 0.2, evaluate_offset=True, percentage_of_length=1.5)
+
+
+def test_an_event_row_without_its_label_is_refused(tmp_path):
+    p = tmp_path / "ref.tsv"
+    for text in ("a.wav\t1.0\t2.0\n", "a.wav,1.0,2.0,\n", "a.wav\t1.0\t2.0\t \n"):
+        p.write_text("b.wav\t0.5\t1.0\tdog\n" + text)
+        with pytest.raises(DataError, match=r"ref\.tsv:2: expected 4 fields .*got 3: an event with onset and offset "
+                                            r"needs its class label"):
+            read_event_list(p)
+
+
+def test_overlapping_events_of_one_class_in_one_file_are_refused():
+    from raresound.evaluation.events import check_no_overlap
+
+    def rows(*events):
+        return [(f"r.tsv:{i + 1}", *e) for i, e in enumerate(events)]
+
+    fine = rows(("a.wav", 1.0, 2.0, "dog"), ("a.wav", 2.0, 3.0, "dog"), ("a.wav", 1.5, 2.5, "cat"),
+                ("b.wav", 1.5, 2.5, "dog"), ("c.wav", None, None, None))
+    check_no_overlap(fine)  # touching, other class, other file: all fine
+    with pytest.raises(DataError, match=r"r\.tsv:3: dog event 4-5 s overlaps the one at r\.tsv:1 \(1-6 s\) in a\.wav"):
+        check_no_overlap(rows(("a.wav", 1.0, 6.0, "dog"), ("a.wav", 2.0, 3.0, "cat"), ("a.wav", 4.0, 5.0, "dog")))

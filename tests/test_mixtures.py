@@ -179,3 +179,29 @@ def test_single_event_span_mixes_one_occurrence(tmp_path):
             assert abs(rec.offset - rec.onset - length) <= 0.05, span
     with pytest.raises(Exception, match="event_span"):
         mix_dataset(ev, bg, tmp_path / "x", {"dog": 1}, event_span="loudest")
+
+
+def test_events_longer_than_the_clip_are_truncated_skipped_or_refused(material, tmp_path):
+    # The bursts are 1 s long: a 0.8-s clip is shorter than every event.
+    events, long_bg, _ = material
+    kw = dict(counts={"dog": 2, "background": 1}, clip_seconds=0.8)
+    cut = mix_dataset(events[:3], long_bg, tmp_path / "cut", **kw)  # historical default: cut to the clip
+    assert cut.counts["train"] == {"dog": 2, "background": 1}
+    skip = mix_dataset(events[:3], long_bg, tmp_path / "skip", **kw, long_events="skip")
+    assert skip.counts["train"] == {"background": 1}  # no event fits, none is mixed
+    assert [(p, r) for p, r in skip.skipped] == [
+        (e.path, "event: event of 1.00 s is longer than the 0.8-s clip (skipped)") for e in events[:3]]
+    with pytest.raises(DataError, match=r"dog0\.wav: event of 1\.00 s is longer than the 0\.8-s clip; use longer"):
+        mix_dataset(events[:3], long_bg, tmp_path / "refuse", **kw, long_events="error")
+    assert not (tmp_path / "refuse").exists()  # refused before anything is written
+
+
+def test_clip_name_places_the_mixtures(material, tmp_path):
+    events, long_bg, _ = material
+    res = mix_dataset(events[:2], long_bg, tmp_path, counts={"dog": 2, "background": 1}, clip_seconds=2.0,
+                      clip_name=lambda split, cls, i: f"audio/{split}/set/mixture_{split}_{i:04d}.wav")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "audio").rglob("*.wav")) == [
+        "audio/train/set/mixture_train_0000.wav", "audio/train/set/mixture_train_0001.wav",
+        "audio/train/set/mixture_train_0002.wav"]
+    assert {r["path"] for r in _recipe(tmp_path)} == {f"audio/train/set/mixture_train_000{i}.wav" for i in range(3)}
+    assert len(read_manifest(res.manifest)) == 3

@@ -21,7 +21,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -152,6 +152,7 @@ def active_span(wave: np.ndarray, sr: int, threshold_db: float = TRIM_DB) -> tup
 # SINGLE_DB of the clip's loudest 10-ms frame are the sound; runs of them closer than SINGLE_BRIDGE_S
 # are one occurrence (a bark's own dips), and the occurrence holding the loudest frame is the event.
 EVENT_SPANS = ("active", "single")
+LONG_EVENTS = ("truncate", "skip", "error")
 SINGLE_DB = -20.0
 SINGLE_BRIDGE_S = 0.1
 
@@ -269,7 +270,8 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
                 counts: Mapping[str, int] | None = None, *, ebr_db: Sequence[float] = DEFAULT_EBRS_DB,
                 clip_seconds: float = 10.0, sample_rate: int = 16000, resplit: bool = False,
                 fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0, audio_format: str = "wav",
-                workers: int = 1, event_span: str = "active") -> MixResult:
+                workers: int = 1, event_span: str = "active", long_events: str = "truncate",
+                clip_name: Callable[[str, str, int], str] | None = None) -> MixResult:
     """Mix isolated `events` (one label each, optional onset/offset cut) into `backgrounds`
     (unlabelled) and write out_dir/audio/<split>/*.wav, manifest.csv, mixtures.csv (the recipe of
     every clip) and report.csv (skipped source files).
@@ -284,9 +286,17 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
     event_span: "active" mixes each event clip from its first to its last sound (a barking clip: all
     its barks, and their gaps, as one event); "single" mixes only its loudest occurrence
     (`loudest_occurrence`), so the manifest's onset/offset bound one sound: what frame-level
-    training and boundary evaluation need."""
+    training and boundary evaluation need.
+    long_events: what to do with an event whose span is longer than the clip: "truncate" (cut it to
+    the clip, the historical behaviour), "skip" (leave it out and report it in `skipped`), or "error"
+    (a DataError naming the file). The DCASE protocol (`data.protocol`) skips: a truncated event
+    has no true offset.
+    clip_name: (split, class, index) -> the clip's path relative to out_dir (default
+    `audio/<split>/<class>-<index:06d>.<ext>`); index counts the clips of this call."""
     if event_span not in EVENT_SPANS:
         raise ConfigError("event_span", f"{event_span!r} is not one of {EVENT_SPANS}")
+    if long_events not in LONG_EVENTS:
+        raise ConfigError("long_events", f"{long_events!r} is not one of {LONG_EVENTS}")
     if not events and not backgrounds:
         raise DataError("nothing to mix: no event and no background records")
     for rec in events:
@@ -310,6 +320,8 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
     sr, n = int(sample_rate), int(round(clip_seconds * sample_rate))
     skipped: list[tuple[str, str]] = []
     event_pool = _material_by_split(events, sr, "event", skipped, event_span)
+    if long_events != "truncate":
+        event_pool = _drop_long(event_pool, n, sr, long_events, skipped)
     bg_pool = _material_by_split(backgrounds, sr, "background", skipped)
     classes = sorted({rec.labels[0] for rec in events})
     if counts is None:
@@ -341,9 +353,10 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
                 if event is not None and event.length > n:
                     event = Material(event.record, event.start, event.start + n)
                 pieces = _draw_pieces(bg_pool[split], n, rng)
-                name = f"audio/{split}/{cls}-{len(jobs):06d}.{audio_format.lower()}"
-                job = {"sr": sr, "n": n, "event": event, "pieces": pieces, "format": audio_format.lower(),
-                       "path": str(out_dir / name)}
+                ext = audio_format.lower()
+                name = (clip_name(split, cls, len(jobs)) if clip_name is not None
+                        else f"audio/{split}/{cls}-{len(jobs):06d}.{ext}")
+                job = {"sr": sr, "n": n, "event": event, "pieces": pieces, "format": ext, "path": str(out_dir / name)}
                 confined(name, out_dir, "mixture file")
                 if event is not None:
                     job["onset_sample"] = int(rng.integers(0, n - event.length + 1))
@@ -371,6 +384,24 @@ def mix_dataset(events: Sequence[ClipRecord], backgrounds: Sequence[ClipRecord],
     _write_csv(out_dir / "report.csv", ["path", "reason"], skipped, None)
     write_manifest(records, manifest)
     return MixResult(manifest, written, skipped)
+
+
+def _drop_long(pool: dict[str, list[Material]], n: int, sr: int, policy: str,
+               skipped: list[tuple[str, str]]) -> dict[str, list[Material]]:
+    """The event pool without events longer than the n-sample clip: reported in `skipped`, or a
+    DataError for policy "error"."""
+    out: dict[str, list[Material]] = {}
+    for split, materials in pool.items():
+        out[split] = []
+        for m in materials:
+            if m.length <= n:
+                out[split].append(m)
+                continue
+            reason = f"event of {m.length / sr:.2f} s is longer than the {n / sr:g}-s clip"
+            if policy == "error":
+                raise DataError(f"{m.record.path}: {reason}; use longer clips or shorter events")
+            skipped.append((m.record.path, f"event: {reason} (skipped)"))
+    return out
 
 
 def _draw_pieces(pool: list[Material], n: int, rng: np.random.Generator) -> list[tuple[Material, int]]:

@@ -11,6 +11,8 @@ found nothing. So each input is recognised first:
 * detect's JSON report holds events per file: accepted as the *estimate* (it is detect's output,
   like `detect --out`), rejected as the reference (a reference is annotated, not detected);
 * anything else is rejected with one line naming the file and what it looks like.
+
+A reference whose events of one class overlap in one file is refused (`events.check_no_overlap`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 from pathlib import Path
 
 from raresound.errors import DataError
-from raresound.evaluation.events import Event, read_event_list
+from raresound.evaluation.events import Event, check_no_overlap, read_event_rows
 
 _EXPECTED = "an event list (filename, onset, offset, event_label per line)"
 
@@ -29,7 +31,7 @@ def _looks_binary(head: bytes) -> str | None:
         return "a NumPy array (.npy, e.g. saved scores)"
     if b"\x00" in head:
         return "a binary file"
-    return None  # later undecodable bytes are caught by read_event_list
+    return None  # later undecodable bytes are caught by read_event_rows
 
 
 def _json_kind(text: str):
@@ -80,7 +82,7 @@ def read_events(path: str | Path, role: str) -> list[Event]:
     what = _looks_binary(head)
     if what is not None:
         raise DataError(f"{path}: {what}, not {_EXPECTED}")
-    text = path.read_text(encoding="utf-8", errors="replace")  # to sniff; read_event_list decodes strictly
+    text = path.read_text(encoding="utf-8", errors="replace")  # to sniff; read_event_rows decodes strictly
     if text.lstrip().startswith(("{", "[")):
         kind = _json_kind(text)
         if kind is not None:
@@ -93,4 +95,7 @@ def read_events(path: str | Path, role: str) -> list[Event]:
     what = _csv_kind(text)
     if what is not None:
         raise DataError(f"{path}: {what}; expected {_EXPECTED}")
-    return read_event_list(path)
+    rows = read_event_rows(path)
+    if role == "reference":
+        check_no_overlap(rows)
+    return [Event(name, onset, offset, label) for _, name, onset, offset, label in rows if label is not None]

@@ -96,7 +96,10 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
             rows.append((where, fields[0], None, None, None))
             continue
         if len(fields) != 4:
-            raise DataError(f"{where}: expected 4 fields (filename, onset, offset, event_label), got {len(fields)}")
+            unlabelled = len(fields) == 3 and all(_is_number(f) for f in fields[1:])
+            raise DataError(f"{where}: expected 4 fields (filename, onset, offset, event_label), got {len(fields)}"
+                            + (": an event with onset and offset needs its class label (a file without events is "
+                               "listed by its name alone)" if unlabelled else ""))
         filename, onset_s, offset_s, label = fields
         try:
             onset, offset = float(onset_s), float(offset_s)
@@ -108,6 +111,38 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
             raise DataError(f"{where}: offset {offset} is not after onset {onset} (need onset <= offset)")
         rows.append((where, filename, onset, offset, label))
     return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_no_overlap(rows: Iterable[tuple[str, str, float | None, float | None, str | None]]) -> None:
+    """Refuse two events of one class that overlap in one file (rows as from `read_event_rows`).
+
+    Used on references: DCASE references never overlap within a class, and the event metrics'
+    one-to-one matching would count one detection of such a pair as a hit and a deletion. They are
+    refused rather than merged, because which of the annotations is right is the annotator's call;
+    events that only touch (offset == next onset) are allowed."""
+    by_key: dict[tuple[str, str], list[tuple[float, float, str]]] = defaultdict(list)
+    for where, name, onset, offset, label in rows:
+        if label is not None:
+            by_key[(name, label)].append((onset, offset, where))
+    for (name, label), events in by_key.items():
+        events.sort(key=lambda e: (e[0], e[1]))
+        # Sorted by onset, an event overlapping any earlier one overlaps the one ending latest.
+        latest = events[0]
+        for event in events[1:]:
+            if event[0] < latest[1]:
+                raise DataError(f"{event[2]}: {label} event {event[0]:g}-{event[1]:g} s overlaps the one at {latest[2]} "
+                                f"({latest[0]:g}-{latest[1]:g} s) in {name}; reference events of one class must "
+                                "not overlap (merge them)")
+            if event[1] > latest[1]:
+                latest = event
 
 
 def read_event_list(path: str | Path) -> list[Event]:
