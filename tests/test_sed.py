@@ -73,3 +73,13 @@ def test_config_errors_name_the_field():
         sed_config({"nope": 1})
     with pytest.raises(ConfigError, match="crop_seconds"):
         sed_config({"crop_seconds": -1.0})
+
+
+def test_augmentation_from_the_config_trains(tmp_path):
+    store, _ = _event_store(tmp_path, counts=(("train", 12), ("val", 8)))
+    cfg = {**SMALL, "epochs": 1, "augment": {"time_mask": {"n_masks": 1, "max_width": 10, "p": 1.0},
+                                             "freq_mask": {"n_masks": 1, "max_width": 4, "p": 1.0}}}
+    bundle = train_sed(store, tmp_path / "run", cfg, progress=False, log=lambda *_: None)
+    assert load_bundle(bundle).info["frames"]["config"]["augment"]["time_mask"]["max_width"] == 10
+    with pytest.raises(ConfigError, match="augment"):
+        train_sed(store, tmp_path / "bad", {**cfg, "augment": {"wobble": {}}}, progress=False, log=lambda *_: None)

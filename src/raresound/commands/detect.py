@@ -72,7 +72,7 @@ def _detector(args):
     bundle = load_bundle(args.bundle, device=args.device)
     if bundle.model.has_frame_head and not args.windows:
         return FrameDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
-                             min_duration=args.min_duration)
+                             min_duration=getattr(args, "min_duration", None))
     if args.frame_scores:
         from raresound.errors import ConfigError
 

@@ -9,7 +9,8 @@ def register(sub) -> None:
         help="train a frame-level head (scores every 10-50 ms) on a trained detector, from onset/offset labels",
         description=("Freezes the bundle's backbone (its clip scores and EERs stay as they are) and trains a "
                      "linear head per backbone step on the store's strong labels (manifest onset/offset), "
-                     "then sets per-class frame thresholds at the validation equal-error point. Writes a new "
+                     "then sets each class's frame threshold where its validation frame F1 is highest (for end-to-end "
+                     "training and thresholds tuned on validation events, see `raresound train-sed`). Writes a new "
                      "bundle (default BUNDLE-frames) that `raresound detect` runs in one pass over the audio."),
     )
     p.add_argument("bundle", help="trained bundle directory (e.g. RUN/models/proposed2)")

@@ -116,8 +116,9 @@ def _objective(targets: torch.Tensor, step: int, crop_steps: int | None, clip_we
             starts = _crop_starts(y, crop_steps)
             x = torch.stack([x[b, s * step:(s + crop_steps) * step] for b, s in enumerate(starts.tolist())])
             y = torch.stack([y[b, s:s + crop_steps] for b, s in enumerate(starts.tolist())])
-        if augment is not None:
-            x, y = augment(x, y, None)
+        if augment is not None:  # seeded from torch's RNG, which the Trainer seeds per epoch: resumable
+            g = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,))))
+            x, y = augment(x, y, g)
         frame_logits, clip_logits = net(x, output="frames+logits")
         n = min(frame_logits.shape[1], y.shape[1])
         loss = F.binary_cross_entropy_with_logits(frame_logits[:, :n], y[:, :n])
@@ -189,7 +190,7 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
     if cfg.augment:
         from raresound.data.augment import build_augmentation
 
-        augment = build_augmentation(cfg.augment)
+        augment = build_augmentation(cfg.augment, data.normalizer, fc)
     pos = y_train.sum(axis=(0, 1))
     log(f"{cfg.model.backbone} on {len(data.train)} clips x {n_steps} steps of {step_seconds * 1000:.0f} ms"
         + (f" (crops of {crop_steps} steps)" if crop_steps and crop_steps < n_steps else "")
