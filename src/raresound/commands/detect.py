@@ -95,6 +95,8 @@ def run(args) -> int:
     if args.stream:
         if args.audio:
             raise ConfigError("--stream", "reads stdin; do not also give audio files")
+        if args.format != "dcase":
+            raise ConfigError("--format", "--stream prints JSON lines; event formats are for audio files")
         return _run_stream(args)
     if not args.audio:
         raise ConfigError("audio", "give at least one audio file, or --stream")
