@@ -69,28 +69,25 @@ class FrameDetector:
         stored = dict(bundle.info.get("frames") or {})
         per_class = stored.get("postprocessing") or {}
 
-        def setting(name: str, override, to_value):
-            if override is not None:
-                return [to_value(override)] * len(self.classes)
-            return [to_value(per_class.get(c, {}).get(name, stored.get(name, 0.0)), from_seconds=True)
-                    for c in self.classes]
+        def stored_value(c: str, name: str):
+            return per_class.get(c, {}).get(name, stored.get(name, 0.0))
 
-        def steps(value, from_seconds: bool = False) -> int:
-            if not from_seconds:
-                return value
-            return 2 * int(round(float(value) / self.step_seconds / 2)) + 1
-
-        self.medians = setting("median", median, steps)
-        if median is None:  # tuned medians are stored in steps too: exact, no seconds round trip
-            self.medians = [int(per_class.get(c, {}).get("median_steps", m)) for c, m in zip(self.classes, self.medians)]
-        self.min_gaps = setting("min_gap", min_gap, lambda v, from_seconds=False: float(v))
-        self.min_durations = setting("min_duration", min_duration, lambda v, from_seconds=False: float(v))
+        n = len(self.classes)
+        if median is not None:
+            self.medians = [median] * n
+        else:  # tuned medians are kept in steps (exact); the frame-head default in seconds
+            self.medians = [int(per_class[c]["median_steps"]) if "median_steps" in per_class.get(c, {})
+                            else 2 * int(round(float(stored_value(c, "median")) / self.step_seconds / 2)) + 1
+                            for c in self.classes]
+        self.min_gaps = [float(min_gap)] * n if min_gap is not None else \
+            [float(stored_value(c, "min_gap")) for c in self.classes]
+        self.min_durations = [float(min_duration)] * n if min_duration is not None else \
+            [float(stored_value(c, "min_duration")) for c in self.classes]
         for m in self.medians:
             MedianFilter(m)  # validate now
         self.median = max(self.medians)
         self.min_gap = max(self.min_gaps)
-        frame_decoder(self.step_seconds, self.classes, self.thresholds, self.medians, self.min_gaps,
-                      self.min_durations)  # validates min_gap / min_duration
+        self.decoder()  # validates min_gap / min_duration now
         OnePassScorer(self.model, self.grid)  # checks the hop against the step
 
     def decoder(self):

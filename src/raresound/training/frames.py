@@ -87,12 +87,14 @@ def _joint_objective(frame_loss, clip_loss, targets: torch.Tensor) -> Callable:
 
 
 @torch.no_grad()
-def _val_frame_scores(model, dataset: SplitDataset, batch_size: int) -> np.ndarray:
+def frame_scores(model, dataset: SplitDataset, batch_size: int = 16) -> np.ndarray:
+    """Sigmoid frame scores [N, S, L] of every clip of a split (eval mode)."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(dataset), batch_size):
         x = dataset.rows(range(start, min(start + batch_size, len(dataset))))
-        out.append(torch.sigmoid(model.frame_logits(x.to(next(model.parameters()).device))).cpu().numpy())
+        out.append(torch.sigmoid(model.frame_logits(x.to(device))).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -162,7 +164,7 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
                           val_loader=loader(val, batch_size, False, seed),
                           max_epochs=finetune_epochs, patience=patience, lr=finetune_lr))
         bundle.thresholds = {}  # calibrated for the old clip model
-    scores = _val_frame_scores(model, val, batch_size)
+    scores = frame_scores(model, val, batch_size)
     thresholds, val_eers, val_f1 = {}, {}, {}
     for c, name in enumerate(bundle.classes):
         s, t = scores[..., c].ravel(), y_val[..., c].ravel()

@@ -37,7 +37,7 @@ from raresound.config_schema import build
 from raresound.errors import ConfigError, DataError
 from raresound.models.factory import ModelSpec, build_model
 from raresound.training.data import SplitDataset, load_training_data, loader
-from raresound.training.frames import frame_targets
+from raresound.training.frames import frame_scores, frame_targets
 from raresound.training.loop import Stage, Trainer
 
 
@@ -126,18 +126,6 @@ def _objective(targets: torch.Tensor, step: int, crop_steps: int | None, clip_we
             loss = loss + clip_weight * F.binary_cross_entropy_with_logits(clip_logits, y.amax(dim=1))
         return loss
     return objective
-
-
-@torch.no_grad()
-def frame_scores(model, dataset: SplitDataset, batch_size: int = 16) -> np.ndarray:
-    """Sigmoid frame scores [N, S, L] of every clip of a split (eval mode)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(dataset), batch_size):
-        x = dataset.rows(range(start, min(start + batch_size, len(dataset))))
-        out.append(torch.sigmoid(model.frame_logits(x.to(device))).float().cpu().numpy())
-    return np.concatenate(out)
 
 
 def clip_references(records, classes) -> list[list[tuple[float, float, str]]]:
