@@ -4,7 +4,10 @@ synthesise clips of dog, baby, gunshot and background -> featurise into a store 
 baseline and the proposed method (Proposed1, Proposed2) on a reduced schedule, plus the reference probe
 (pooled log-mel statistics + logistic regression, seconds), with the training and validation splits
 subsampled to the paper's ratio dog=6 baby=1 gunshot=2 background=16 (the recipes' `data.ratio`) ->
-evaluate on the test split -> one EER table and one overlaid DET plot.
+evaluate on the test split -> one EER table and one overlaid DET plot -> then timestamped events: a
+CRNN trained end to end on the clips' onset/offset labels (`train-sed`, configs/sed/demo.yaml), run
+by `detect` on the test split joined into 30 min of audio, scored by `evaluate-events` (onset, 0.5-s
+collar) and drawn by `plot` (runs/demo/timeline.png).
 
 The test split is deliberately left richer in events than that ratio (EER does not depend on the class
 ratio, but with a handful of test positives it would be noise). Before any audio is synthesised or
@@ -19,6 +22,8 @@ import time
 from pathlib import Path
 
 DEFAULT_CONFIGS = ("configs/demo/baseline.yaml", "configs/demo/proposed.yaml", "configs/demo/probe.yaml")
+SED_CONFIG = "configs/sed/demo.yaml"
+JOINED_CLIPS = 180  # 30 min of the test split's 10-s clips
 # Train and val are subsampled to dog=6 baby=1 gunshot=2 background=16 by the recipes (baby limits: 840 dog clips give 504 for
 # train at 0.6); baby is drawn richer so the test split holds 60 positives of each rare class.
 DEFAULT_COUNTS = "dog=840,baby=240,gunshot=280,background=2240"
@@ -36,6 +41,8 @@ def register(sub) -> None:
                    help="training recipes or recipe suites to run (e.g. configs/compare-synthetic.yaml)")
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis/featurisation")
     p.add_argument("--threads", type=int, help="torch intra-op threads for training (default: usable cores)")
+    p.add_argument("--sed-config", default=SED_CONFIG,
+                   help=f"train-sed config of the event-detection step (default: {SED_CONFIG}); 'none' skips the step")
     p.set_defaults(func=run)
 
 
@@ -98,6 +105,14 @@ def run(args) -> int:
         if not Path(path).exists():
             raise ConfigError(path, "demo recipe not found (run from the repository root, or pass --configs)")
     recipes = [r for path in args.configs for r in load_recipes(path, {"seed": args.seed})]  # validate first
+    if args.sed_config != "none":
+        from raresound.training.config import read_yaml
+        from raresound.training.sed import sed_config
+
+        if not Path(args.sed_config).exists():
+            raise ConfigError(args.sed_config, "train-sed config not found (run from the repository root, "
+                                               "or pass --sed-config)")
+        sed_config(read_yaml(args.sed_config))
     started = time.perf_counter()
 
     def step(msg: str) -> None:
@@ -129,5 +144,38 @@ def run(args) -> int:
         runs.append(str(run_dir))
     step("test-split EER (lower is better):")
     print(compare_table(compare_runs(runs, "test", out / "compare")))
+    if args.sed_config != "none":
+        runs.append(str(_events_step(args.sed_config, manifest, store, out, step)))
     step(f"done. DET plot: {out / 'compare' / 'det.png'}; runs: {', '.join(runs)}")
     return 0
+
+
+def _events_step(config: str, manifest: Path, store: Path, out: Path, step) -> Path:
+    """Timestamped events as a user gets them: train-sed on the strong labels, then the test split
+    joined into 30 min of audio, `detect`, `evaluate-events` and a timeline plot, run through the
+    same CLI (each command is printed as a user would type it)."""
+    import soundfile as sf
+
+    from raresound.cli import main
+    from raresound.errors import ConfigError
+    from raresound.training.config import read_yaml
+    from raresound.training.sed import sed_config, train_sed
+
+    run_dir = out / "runs" / "sed"
+    step(f"sound event detection: training a CRNN end to end on the onset/offset labels ({config}) -> {run_dir}")
+    bundle = train_sed(store, run_dir, sed_config(read_yaml(config)), progress=False,
+                       log=lambda msg: step(str(msg)))
+    long_wav, reference, events = out / "long.wav", out / "long.tsv", out / "long-events.tsv"
+    join = ["data", "join", str(manifest), "--out", str(long_wav), "--n-clips", str(JOINED_CLIPS)]
+    step("$ raresound " + " ".join(join))
+    if main(join) != 0:
+        raise ConfigError("data join", "the demo's event-detection step failed (see the message above)")
+    shown = min(120.0, sf.info(str(long_wav)).duration)  # the plot: the first two minutes
+    for argv in (["detect", str(bundle), str(long_wav), "--out", str(events), "--threads", "1"],
+                 ["evaluate-events", str(reference), str(events)],
+                 ["plot", str(long_wav), "--bundle", str(bundle), "--reference", str(reference),
+                  "--end", f"{shown:g}", "--out", str(out / "timeline.png")]):
+        step("$ raresound " + " ".join(argv))
+        if main(argv) != 0:
+            raise ConfigError(argv[0], "the demo's event-detection step failed (see the message above)")
+    return run_dir

@@ -1,0 +1,134 @@
+"""The DCASE 2017 Task 2 protocol as one benchmark (`raresound bench events`).
+
+    protocol data (`data.protocol.build_protocol`: per class a devtrain and a devtest set of 30-s
+    mixtures, event and background recordings disjoint between splits)
+      -> one feature store of whole 30-s clips
+      -> a sound event detector trained end to end on the strong labels (`training.sed.train_sed`,
+         post-processing tuned on the validation events and stored in the bundle)
+      -> events and frame scores on devtest, decoded as `raresound detect` decodes
+      -> per class on its own set, and class-averaged: event-based ER and F1 (onset only, 0.5-s
+         collar), PSDS1, median onset/offset error (`evaluation.sed.protocol_metrics`)
+      -> OUT/results.md (Markdown table + settings + timings) and OUT/results.json.
+
+Every stage is cached under OUT (data/, store/, sed/), so a re-run with the same settings resumes
+where it stopped (the protocol build and the store are fingerprinted; training resumes from its
+checkpoints) and an interrupted run loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from raresound.errors import ConfigError
+
+# --quick: sizes a CI job can afford (~1-2 min on 2 cores); the full default is DCASE's 500 + 500.
+QUICK = {"per_class": 40, "epochs": 4, "patience": 4}
+CLIP_SECONDS = 30.0
+
+
+@dataclass
+class EventBenchmark:
+    metrics: dict
+    results_md: Path
+    results_json: Path
+    seconds: dict
+
+
+def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict | None = None,
+                    seed: int = 0, data_root="../shared/data", dcase_root=None, workers: int = 2,
+                    threads: int | None = None, progress: bool = False, log=print) -> EventBenchmark:
+    """Run the protocol benchmark into out_dir (module doc); returns the metrics and the report paths."""
+    import torch
+
+    from raresound.bundle import load_bundle
+    from raresound.data.protocol import build_protocol
+    from raresound.evaluation.sed import markdown_table, protocol_metrics
+    from raresound.features import FeatureConfig
+    from raresound.io import write_json, write_text
+    from raresound.store import FeatureStore, build_store
+    from raresound.training.sed import detect_split, sed_config, train_sed
+
+    cfg = sed_config(config)  # validated before hours of data building
+    check_per_class(per_class)
+    out = Path(out_dir)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(name: str, start: float) -> float:
+        seconds[name] = round(time.perf_counter() - start, 1)
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    data = build_protocol(source, out / "data", per_class=per_class, clip_seconds=CLIP_SECONDS, seed=seed,
+                          data_root=data_root, dcase_root=dcase_root, workers=workers)
+    log(data.summary())
+    t = lap("data", t)
+    report = build_store(data.manifest, out / "store", FeatureConfig(clip_seconds=CLIP_SECONDS),
+                         workers=workers, progress=progress)
+    if report.skipped:
+        log(f"store: {len(report.skipped)} clip(s) skipped (store/report.csv)")
+    t = lap("features", t)
+    bundle_dir = train_sed(out / "store", out / "sed", cfg, progress=progress, log=log)
+    t = lap("training", t)
+    bundle = load_bundle(bundle_dir)
+    test = FeatureStore(out / "store").split("test")
+    reference, estimated, scores, durations = detect_split(bundle, test, keep_scores=True)
+    t = lap("detection", t)
+    sets = {c: [Path(p).name for p in paths] for c, paths in data.sets["test"].items()}
+    metrics = protocol_metrics(reference, estimated, bundle.classes, sets, 0.5, scores, durations)
+    lap("scoring", t)
+    seconds["total"] = round(time.perf_counter() - t0, 1)
+    audio_hours = sum(durations.values()) / 3600
+    result = {"source": source, "per_class": per_class, "seed": seed, "protocol": data.settings,
+              "sources": data.sources, "model": {"backbone": cfg.model.backbone, **cfg.model.kwargs},
+              "postprocessing": bundle.info.get("frames", {}).get("postprocessing"),
+              "best_epoch": bundle.info.get("frames", {}).get("stage", {}).get("best_epoch"),
+              "metrics": metrics, "seconds": seconds, "test_audio_hours": round(audio_hours, 2),
+              "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    md = _report(source, per_class, metrics, seconds, audio_hours, data, markdown_table)
+    write_text(out / "results.md", md)
+    write_json(out / "results.json", json.loads(json.dumps(result, default=_plain)))
+    log(md)
+    return EventBenchmark(metrics, out / "results.md", out / "results.json", seconds)
+
+
+def _report(source, per_class, metrics, seconds, audio_hours, data, markdown_table) -> str:
+    title = (f"## DCASE 2017 Task 2 protocol, source `{source}`: {per_class} + {per_class} mixtures per class, "
+             f"devtest {audio_hours:.1f} h")
+    train_sources = data.sources.get("train", {})
+    lines = [markdown_table(metrics, title),
+             "Event-based, onset only, 0.5-s collar, each class scored on its own devtest set; "
+             "PSDS1 on the frame scores; onset/offset error: median |error| over the reference events "
+             "overlapped by a detection of their class.",
+             "",
+             "training sources per class: " + ", ".join(f"{k} {v}" for k, v in sorted(train_sources.items())),
+             "time (s): " + ", ".join(f"{k} {v:g}" for k, v in seconds.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def quick_settings(per_class: int | None, config: dict) -> tuple[int, dict]:
+    """--quick: the CI sizes, where the caller has not set them explicitly."""
+    config = dict(config)
+    for key in ("epochs", "patience"):
+        config.setdefault(key, QUICK[key])
+    return (per_class if per_class is not None else QUICK["per_class"]), config
+
+
+def check_per_class(per_class) -> int:
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ConfigError("--per-class", f"must be a positive integer, got {per_class!r}")
+    return per_class

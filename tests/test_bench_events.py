@@ -1,0 +1,61 @@
+"""`raresound bench events`: the DCASE 2017 Task 2 protocol end to end at a tiny size (protocol
+data -> store -> train-sed -> devtest events -> per-class metrics on each class's own set)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raresound.cli import main
+from raresound.data.manifest import read_manifest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = ["--per-class", "8", "--workers", "1", "--threads", "1", "--set", "epochs=1",
+        "--set", "model.kwargs={channels: [4, 8], time_pools: [2, 2], freq_pools: [8, 8], hidden_size: 8}"]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "run"
+    assert main(["bench", "events", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_each_class_is_scored_on_its_own_devtest_set(bench):
+    result = json.loads((bench / "results.json").read_text())
+    metrics = result["metrics"]
+    assert metrics["classes"] == ["baby", "dog", "gunshot"]
+    records = read_manifest(bench / "data" / "manifest.csv")
+    for c in metrics["classes"]:
+        row = metrics["class_wise"][c]
+        # presence 0.5 of the class's 8 devtest mixtures hold one event each, of that class only
+        events = sum(1 for r in records if r.split == "test" and c in r.labels)
+        assert row["Nref"] == events == 4
+        assert row["files"] == 8
+        assert row["Ntp"] <= row["Nref"] and row["Ntp"] <= row["Nsys"]
+        assert 0.0 <= row["psds1"] <= 1.0
+    average = metrics["class_average"]
+    expected = sum(metrics["class_wise"][c]["f_measure"] for c in metrics["classes"]) / 3
+    assert average["f_measure"] == pytest.approx(expected)
+    assert set(result["seconds"]) >= {"data", "features", "training", "detection", "total"}
+    table = (bench / "results.md").read_text()
+    assert "| **average** |" in table and "PSDS1" in table
+
+
+def test_a_rerun_resumes_from_every_cached_stage(bench, capsys):
+    before = json.loads((bench / "results.json").read_text())
+    assert main(["bench", "events", "--out", str(bench), *TINY]) == 0
+    after = json.loads((bench / "results.json").read_text())
+    assert after["metrics"] == before["metrics"]  # same data, same bundle: same events
+    assert after["seconds"]["training"] < before["seconds"]["training"]
+
+
+def test_bad_sizes_fail_in_one_line_before_anything_is_written(tmp_path, capsys):
+    assert main(["bench", "events", "--out", str(tmp_path / "x"), "--per-class", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "per_class" in err[0].replace("-", "_")
+    assert not (tmp_path / "x").exists()
+    assert main(["bench", "events", "--out", str(tmp_path / "y"), "--set", "epochs=0"]) == 2
+    assert "epochs" in capsys.readouterr().err and not (tmp_path / "y").exists()
