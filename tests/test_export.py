@@ -23,6 +23,10 @@ SPECS = {
     "softmax": (1.0, ModelSpec(backbone="lstm", backbone_kwargs={"n_mels": 64, "hidden_size": 8, "pooling": "mean"},
                                n_classes=2, score="softmax")),
     "stats": (1.0, ModelSpec(backbone="stats", backbone_kwargs={"n_mels": 64}, n_classes=3)),  # the probe
+    # the sound event detector of train-sed: clip scores and per-step frame scores
+    "crnn": (2.0, ModelSpec(backbone="crnn", backbone_kwargs={"n_mels": 64, "channels": [4, 8], "time_pools": [2, 2],
+                                                              "freq_pools": [8, 8], "hidden_size": 8},
+                            n_classes=3, frame_head_input="e")),
 }
 
 
@@ -30,8 +34,8 @@ def make_bundle(tmp_path, kind: str) -> Bundle:
     clip, spec = SPECS[kind]
     torch.manual_seed(0)
     model = build_model(spec).eval()
-    if kind == "cnn":  # non-trivial batch-norm statistics
-        for bn in (model.backbone.features[2], model.backbone.features[7]):
+    if kind in ("cnn", "crnn"):  # non-trivial batch-norm statistics
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)
     rng = np.random.default_rng(1)
@@ -48,7 +52,7 @@ def features(bundle: Bundle, batch: int, seed: int = 2) -> torch.Tensor:
     return torch.randn(batch, cfg.n_frames(), 64, generator=g) * 2 - 5  # log-mel-like scale
 
 
-@pytest.mark.parametrize("kind", ["lstm", "cnn", "softmax", "stats"])
+@pytest.mark.parametrize("kind", ["lstm", "cnn", "softmax", "stats", "crnn"])
 def test_onnx_runtime_matches_pytorch(tmp_path, kind):
     bundle = make_bundle(tmp_path, kind)
     path = export_bundle(bundle, "onnx")
@@ -63,6 +67,21 @@ def test_onnx_runtime_matches_pytorch(tmp_path, kind):
     side = read_json(str(path) + ".json")
     assert side["normalizer_baked_in"] is True and side["classes"] == bundle.classes
     assert side["input"]["shape"] == ["batch", bundle.feature_config.n_frames(), 64]
+
+
+def test_crnn_onnx_frame_scores_match_the_detectors_frame_scores(tmp_path):
+    bundle = make_bundle(tmp_path, "crnn")
+    path = export_bundle(bundle, "onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = features(bundle, 3, seed=7)
+    scores, frames = session.run(["scores", "frame_scores"], {"features": x.numpy()})
+    with torch.no_grad():
+        expected = torch.sigmoid(bundle.model.frame_logits(bundle.normalizer.transform(x)))
+    assert frames.shape == (3, 50, 3)  # 2 s = 200 frames, 4 frames per step
+    np.testing.assert_allclose(frames, expected.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(scores, bundle.score_features(x).numpy(), atol=1e-5, rtol=0)
+    side = read_json(str(path) + ".json")
+    assert side["frame_output"]["shape"] == ["batch", 50, 3] and side["frame_output"]["step_seconds"] == 0.04
 
 
 @pytest.mark.parametrize("kind", ["lstm", "cnn", "stats"])

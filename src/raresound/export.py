@@ -3,7 +3,10 @@
 Exported graph: input ``features`` float32 [batch, W, M] = log-mel frames as `LogMel` computes them
 (W = frames of one clip, M = mel bands; the batch axis is dynamic) -> output ``scores`` float32
 [batch, L] = per-event detection scores in [0, 1] (sigmoid, or softmax event probabilities for
-softmax-trained models), directly comparable with the bundle's thresholds.
+softmax-trained models), directly comparable with the bundle's thresholds. A bundle with a frame head (`train-sed`,
+`train-frames`) adds a second output ``frame_scores`` float32 [batch, S, L]: the sigmoid frame
+scores of the same pass, one row per step of ``step_seconds`` (side file ``frame_output``, with the
+bundle's frame thresholds and stored post-processing), which `detect` decodes into events.
 
 The training-set normaliser IS baked in by default: it is part of the trained model (the weights
 are meaningless without it), and baking it leaves a deployer one thing to reimplement, the log-mel
@@ -38,23 +41,28 @@ from raresound.io import atomic_path, confined, read_json, write_json
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "features", "scores"
+INPUT_NAME, OUTPUT_NAME, FRAME_OUTPUT_NAME = "features", "scores", "frame_scores"
 
 
 class ScoringNetwork(nn.Module):
-    """log-mel [B, W, M] -> (normalise) -> detector -> event scores [B, L]."""
+    """log-mel [B, W, M] -> (normalise) -> detector -> event scores [B, L] (and, with a frame head,
+    frame scores [B, S, L] from the same backbone pass)."""
 
     def __init__(self, bundle: Bundle, bake_normalizer: bool = True):
         super().__init__()
         self.model = copy.deepcopy(bundle.model).cpu().eval()
         self.softmax = bundle.spec.score == "softmax"
         self.bake_normalizer = bake_normalizer
+        self.frames = getattr(self.model, "frame_head", None) is not None
         norm = bundle.normalizer
         self.register_buffer("mean", torch.as_tensor(norm.mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(norm.std, dtype=torch.float32))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = (features - self.mean) / self.std if self.bake_normalizer else features
+        if self.frames:
+            frame_logits, logits = self.model.frame_and_clip_logits(x)
+            return torch.sigmoid(logits), torch.sigmoid(frame_logits)
         logits = self.model(x)
         if self.softmax:
             return torch.softmax(logits, dim=1)[:, :-1]
@@ -93,9 +101,10 @@ def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_
         # OutputError from atomic_path), where torch's own C++ writer aborts the interpreter.
         buffer = io.BytesIO()
         if fmt == "onnx":
+            outputs = [OUTPUT_NAME] + ([FRAME_OUTPUT_NAME] if net.frames else [])
             torch.onnx.export(net, (x,), buffer, dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                              input_names=[INPUT_NAME], output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]})
             import onnx
 
             onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
@@ -124,10 +133,20 @@ def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_
         "normalizer": bundle.normalizer.to_dict(),
         "feature_config": cfg.to_dict(),
         "opset": OPSET if fmt == "onnx" else None,
+        "frame_output": _frame_output(bundle, x) if net.frames else None,
     })
     if bundle.path is not None:
         _register_export(Path(bundle.path), side)
     return out
+
+
+def _frame_output(bundle: Bundle, x: torch.Tensor) -> dict:
+    with torch.no_grad():
+        steps = int(bundle.model.frame_logits(x[:1]).shape[1])
+    frames = bundle.info.get("frames", {})
+    return {"name": FRAME_OUTPUT_NAME, "shape": ["batch", steps, len(bundle.classes)], "dtype": "float32",
+            "step_seconds": bundle.model.step_frames * bundle.feature_config.hop_length / bundle.feature_config.sample_rate,
+            "frame_thresholds": bundle.info.get("frame_thresholds"), "postprocessing": frames.get("postprocessing")}
 
 
 def _register_export(bundle_dir: Path, side: Path) -> None:
