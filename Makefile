@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench reproduce toy compare clean
+.PHONY: install demo test bench bench-events bench-events-quick reproduce toy compare clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/features.py
 	$(PY) benchmarks/training.py
+
+# The DCASE 2017 Task 2 protocol (synthetic sources, 500 + 500 mixtures per class): results in runs/bench-events
+bench-events: $(STAMP)
+	$(VENV)/bin/raresound bench events --out runs/bench-events
+
+bench-events-quick: $(STAMP)
+	$(VENV)/bin/raresound bench events --quick --out runs/bench-events-quick
 
 reproduce: $(STAMP)
 	$(VENV)/bin/raresound reproduce --config configs/reproduce/esc50-lstm-cpu.yaml
