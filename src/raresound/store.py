@@ -42,7 +42,7 @@ import torch
 from raresound.audio import load
 from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_manifest, write_manifest
 from raresound.errors import AudioError, DataError
-from raresound.features import FeatureConfig, LogMel
+from raresound.features import FeatureConfig, LogMel, low_rate_note
 from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_csv, write_json
 from raresound.workers import cap_workers, die_with_parent
 
@@ -156,7 +156,7 @@ def _featurise_chunk(task: dict) -> dict:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                wave = load(path, sr=cfg.sample_rate, duration=cfg.clip_seconds)
+                wave = load(path, sr=cfg.sample_rate, duration=cfg.clip_seconds, mel_note=low_rate_note(cfg))
         except AudioError as exc:
             skipped.append((path, exc.reason))
             continue

@@ -67,4 +67,21 @@ def run(args) -> int:
     )
     print(report.summary())
     print(f"skipped-file report: {report.report_path}")
+    _warn_low_rates(report)
     return 0
+
+
+MAX_LISTED_WARNINGS = 10
+
+
+def _warn_low_rates(report) -> None:
+    """Clips below the feature rate on stderr, one line each (the first few; all are in warnings.csv):
+    their upper mel bands are empty, which a model trained on full-band audio does not expect."""
+    import sys
+
+    low = [message for _, message in report.warned if "Hz, below the" in message]
+    for message in low[:MAX_LISTED_WARNINGS]:
+        print(f"raresound: warning: {message}", file=sys.stderr)
+    if len(low) > MAX_LISTED_WARNINGS:
+        print(f"raresound: warning: {len(low) - MAX_LISTED_WARNINGS} more clip(s) below the feature sample rate; "
+              f"see {report.out_dir / 'warnings.csv'}", file=sys.stderr)
