@@ -48,7 +48,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.data.checks import check_records, warn
+    from raresound.data.checks import check_records, record_sources, shared_sources, warn
     from raresound.data.manifest import SPLITS, class_names, read_manifest
     from raresound.features import FeatureConfig
     from raresound.store import build_store
@@ -57,6 +57,7 @@ def run(args) -> int:
     # refuse splits they cannot use. Said before featurising, so a wrong manifest costs nothing.
     records = read_manifest(args.manifest)
     warn(check_records(records, class_names(records), warn_only=SPLITS))
+    warn(shared_sources(record_sources(records), where=str(args.manifest)))
     report = build_store(
         args.manifest,
         args.out,
