@@ -16,7 +16,7 @@ def _model(**kw) -> CRNN:
     torch.manual_seed(0)
     m = CRNN(n_mels=16, channels=(4, 8), time_pools=(2, 2), freq_pools=(4, 4), hidden_size=6, **kw).eval()
     with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode is not the identity
-        for bn in (m.conv[1], m.conv[5]):
+        for bn in (b for b in m.conv if isinstance(b, torch.nn.BatchNorm2d)):
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)
     return m

@@ -12,7 +12,7 @@ from raresound.cli import main
 from raresound.errors import ConfigError
 from raresound.evaluation.sed import markdown_table, protocol_metrics
 from raresound.store import FeatureStore
-from raresound.training.sed import _crop_starts, detect_split, sed_config, train_sed
+from raresound.training.sed import _crop_starts, detect_split, lr_factor, sed_config, train_sed
 from test_frames import _event_store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -73,6 +73,17 @@ def test_config_errors_name_the_field():
         sed_config({"nope": 1})
     with pytest.raises(ConfigError, match="crop_seconds"):
         sed_config({"crop_seconds": -1.0})
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        sed_config({"lr_schedule": "linear"})
+    with pytest.raises(ConfigError, match="grad_clip"):
+        sed_config({"grad_clip": 0})
+
+
+def test_cosine_schedule_halves_at_mid_run_and_floors_at_five_percent():
+    f = lr_factor("cosine", 10)
+    assert f(0) == 1.0 and f(5) == pytest.approx(0.5) and f(10) == 0.05
+    assert f(9) == pytest.approx(max(0.05, 0.5 * (1 + np.cos(0.9 * np.pi))))
+    assert lr_factor("constant", 10) is None
 
 
 def test_augmentation_from_the_config_trains(tmp_path):

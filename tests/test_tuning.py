@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from raresound.detection.frame_events import frame_decoder
-from raresound.detection.tuning import (PostProcessing, filtered_decisions, onset_hits, runs, runs_to_events,
+from raresound.detection.tuning import (PostProcessing, filtered_decisions, onset_hits, plateau, runs, runs_to_events,
                                         tune_class, tune_postprocessing)
 from raresound.errors import DataError
 
@@ -86,3 +86,12 @@ def test_tune_postprocessing_per_class_and_its_errors():
         tune_postprocessing([s], [[(0.8, 1.6, "a")]], [4.0], ["a", "b"], STEP)
     with pytest.raises(DataError, match="same number"):
         tune_postprocessing([s], [], [4.0], ["a", "b"], STEP)
+
+
+def test_plateau_prefers_a_threshold_whose_neighbours_score_as_well():
+    # thresholds on axis 1: an isolated peak 0.9 at index 1, a plateau of 0.8 at indices 3-5
+    f1 = np.array([[0.2, 0.9, 0.2, 0.8, 0.8, 0.8, 0.1]])[:, :, None, None]
+    smooth = plateau(f1)[0, :, 0, 0]
+    np.testing.assert_allclose(smooth, [(0.2 + 0.2 + 0.9) / 3, (0.2 + 0.9 + 0.2) / 3, (0.9 + 0.2 + 0.8) / 3,
+                                        (0.2 + 0.8 + 0.8) / 3, 0.8, (0.8 + 0.8 + 0.1) / 3, (0.8 + 0.1 + 0.1) / 3])
+    assert int(np.argmax(smooth)) == 4  # the middle of the plateau, not the isolated peak

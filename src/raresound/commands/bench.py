@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+DEFAULT_CONFIG = "configs/sed/crnn.yaml"
+
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks run end to end on built data (bench events)",
@@ -27,7 +29,8 @@ def register(sub) -> None:
     e.add_argument("--per-class", type=int, help="mixtures per class in devtrain and in devtest (default 500; "
                                                   "--quick: 40)")
     e.add_argument("--quick", action="store_true", help="CI size: 40 + 40 mixtures per class, 4 epochs")
-    e.add_argument("--config", help="train-sed YAML config (default configs: the CRNN defaults)")
+    e.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"train-sed YAML config (default: {DEFAULT_CONFIG}; 'none': the SEDConfig defaults)")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a train-sed config field, e.g. --set epochs=10")
     e.add_argument("--seed", type=int, default=0)
@@ -46,7 +49,13 @@ def run(args) -> int:
     from raresound.training.sed import parse_sed_override
     from raresound.training.threads import apply_threads
 
-    config = read_yaml(args.config) if args.config else {}
+    from pathlib import Path
+
+    from raresound.errors import ConfigError
+
+    if args.config != "none" and not Path(args.config).is_file():
+        raise ConfigError(args.config, "train-sed config not found (run from the repository root, or pass --config)")
+    config = read_yaml(args.config) if args.config != "none" else {}
     config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
     per_class = args.per_class
     if args.quick:

@@ -75,6 +75,8 @@ class Stage:
     # batches (x, y [B, L], idx); the trainer then logs each epoch's validation EER as `val_eer`.
     val_scores: Optional[Callable[[nn.Module, tuple], tuple[Tensor, Tensor]]] = None
     before_epoch: Optional[Callable[[int], None]] = None  # e.g. DRW weights, sampler epochs
+    lr_factor: Optional[Callable[[int], float]] = None  # epoch -> multiple of `lr` (a schedule; resumable)
+    grad_clip: Optional[float] = None  # clip the gradient norm of the trainable parameters
 
 
 @dataclass
@@ -226,6 +228,10 @@ class Trainer:
                 )
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if stage.grad_clip is not None:
+                self.scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                               stage.grad_clip)
             self.scaler.step(optimizer)
             self.scaler.update()
             n = batch[0].shape[0]
@@ -317,6 +323,9 @@ class Trainer:
             _set_loader_epoch(stage.train_loader, epoch, seed)
             if stage.before_epoch is not None:
                 stage.before_epoch(epoch)
+            lr = stage.lr * (stage.lr_factor(epoch) if stage.lr_factor is not None else 1.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             started = time.perf_counter()
             train_loss = self._train_epoch(net, stage, optimizer, epoch)
             val_loss, val_eer = self._validate(net, stage)
@@ -327,7 +336,7 @@ class Trainer:
                     f"stage '{stage.name}' epoch {epoch + 1}: validation loss is {val_loss} (non-finite); "
                     f"the last good checkpoint is kept in {self.stage_dir / stage.name}"
                 )
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
                    "seconds": round(time.perf_counter() - started, 3)}
             if val_eer is not None:
                 row["val_eer"] = val_eer

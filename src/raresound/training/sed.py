@@ -25,6 +25,7 @@ Early stopping on the validation loss (whole clips), keep the best epoch; then t
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,6 +42,16 @@ from raresound.training.frames import frame_scores, frame_targets
 from raresound.training.loop import Stage, Trainer
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, epochs: int) -> Callable[[int], float] | None:
+    """The epoch -> learning-rate multiple of a schedule name (None: constant)."""
+    if schedule == "constant":
+        return None
+    return lambda epoch: max(0.05, 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)))
+
+
 @dataclass
 class SEDModelConfig:
     backbone: str = "crnn"
@@ -53,6 +64,8 @@ class SEDConfig:
     epochs: int = 30
     patience: int = 5
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": lr x (1 + cos(pi epoch / epochs)) / 2, floored at 5 %
+    grad_clip: Optional[float] = None  # max gradient norm (None: no clipping)
     batch_size: int = 32
     crop_seconds: Optional[float] = 10.0  # None: whole clips
     clip_weight: float = 0.5
@@ -66,6 +79,10 @@ class SEDConfig:
                 raise ConfigError(name, f"must be >= {low}, got {getattr(self, name)}")
         if not 0 < self.lr < 10:
             raise ConfigError("lr", f"must be in (0, 10), got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.grad_clip is not None and not 0 < self.grad_clip < 1e6:
+            raise ConfigError("grad_clip", f"must be a positive number or null, got {self.grad_clip}")
         if self.crop_seconds is not None and not 0 < self.crop_seconds <= 3600:
             raise ConfigError("crop_seconds", f"must be in (0, 3600] seconds, got {self.crop_seconds}")
         if not 0 <= self.clip_weight <= 100:
@@ -192,7 +209,8 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
                       val_objective=_objective(torch.from_numpy(y_val), step, None, cfg.clip_weight),
                       train_loader=loader(data.train, cfg.batch_size, True, cfg.seed),
                       val_loader=loader(data.val, cfg.batch_size, False, cfg.seed),
-                      max_epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr))
+                      max_epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr,
+                      lr_factor=lr_factor(cfg.lr_schedule, cfg.epochs), grad_clip=cfg.grad_clip))
     info = {"frames": {"trained": "end to end (train-sed)", "step_seconds": step_seconds,
                        "config": dataclasses.asdict(cfg), "stage": dataclasses.asdict(trainer.results["sed"]),
                        "store": str(Path(store_dir).resolve())}}
