@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from raresound.audio import load
+from raresound.audio import AudioWarning, load
 from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_manifest, write_manifest
 from raresound.errors import AudioError, DataError
 from raresound.features import FeatureConfig, LogMel, low_rate_note
@@ -163,7 +163,9 @@ def _featurise_chunk(task: dict) -> dict:
         except Exception as exc:  # noqa: BLE001 - a batch job must skip and report, never die midway
             skipped.append((path, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"))
             continue
-        warned.extend((path, " ".join(str(w.message).split())) for w in caught)
+        # only the audio's own findings: a library imported lazily inside the block (librosa, on the
+        # first low-rate clip of a process) may warn too, and would make serial and parallel differ
+        warned.extend((path, " ".join(str(w.message).split())) for w in caught if issubclass(w.category, AudioWarning))
         waves.append(wave)
         ok.append(position)
     n_frames = cfg.n_frames(cfg.clip_samples)
