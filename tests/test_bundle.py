@@ -52,6 +52,36 @@ BREAKS = {
     "missing tensor": (lambda p: edit_weights(p, lambda s: s.pop("head.linear.bias")), "missing: head.linear.bias"),
     "nan weights": (lambda p: edit_weights(p, lambda s: s["backbone.lstm.weight_hh_l0"][1, 2:4].fill_(float("nan"))),
                     "tensor backbone.lstm.weight_hh_l0 holds NaN or inf"),
+    # issue 24: format version, class names, feature config, weights, thresholds
+    "no format": (lambda p: edit_meta(p, lambda m: m.pop("format")), "no format version"),
+    "future format": (lambda p: edit_meta(p, lambda m: m.update(format="raresound-bundle/99")),
+                      "bundle format version 99 is newer than this raresound reads (up to 2)"),
+    "version 0": (lambda p: edit_meta(p, lambda m: m.update(format="raresound-bundle/0")),
+                  "unknown bundle format version 0"),
+    "foreign format": (lambda p: edit_meta(p, lambda m: m.update(format="onnx/1")), "unknown bundle format 'onnx/1'"),
+    "format not a string": (lambda p: edit_meta(p, lambda m: m.update(format=2)), "unknown bundle format 2"),
+    "duplicate classes": (lambda p: edit_meta(p, lambda m: m.update(classes=["a", "b", "a"])),
+                          "duplicate class name(s) a"),
+    "8 kHz feature config": (lambda p: edit_meta(p, lambda m: m["feature_config"].update(sample_rate=8000)),
+                             "feature_config or normalizer differs from the one the weights were trained with "
+                             "(sample_rate 8000"),
+    "normaliser edited": (lambda p: edit_meta(p, lambda m: m["normalizer"]["mean"].__setitem__(0, 3.0)),
+                          "feature_config or normalizer differs"),
+    "no feature digest": (lambda p: edit_weights(p, lambda s: None), "no feature_sha256 in its header"),
+    "integer weights": (lambda p: edit_weights(p, lambda s: s.update({"head.linear.bias": torch.zeros(3, dtype=torch.int32)})),
+                        "tensor head.linear.bias is int32, the model needs floating-point values"),
+    "huge weights": (lambda p: edit_weights(p, lambda s: s["head.linear.weight"][0, 0].fill_(3e7)),
+                     "tensor head.linear.weight holds |w| = 3e+07 > 1e+06"),
+    "negative threshold": (lambda p: edit_meta(p, lambda m: m["thresholds"].update(b=-3)),
+                           "thresholds must be scores in [0, 1], got {'b': -3.0}"),
+    "threshold 1.5": (lambda p: edit_meta(p, lambda m: m["thresholds"].update(a=1.5)), "{'a': 1.5}"),
+    "nan threshold": (lambda p: edit_meta(p, lambda m: m["thresholds"].update(a=float("nan"))), "{'a': nan}"),
+    "frame threshold 2": (lambda p: edit_meta(p, lambda m: m["info"].update(frame_thresholds={"a": 2})),
+                          "info.frame_thresholds must be scores in [0, 1], got {'a': 2.0}"),
+    "frame thresholds a list": (lambda p: edit_meta(p, lambda m: m["info"].update(frame_thresholds=[0.5])),
+                                "info.frame_thresholds must be an object"),
+    "frame threshold text": (lambda p: edit_meta(p, lambda m: m["info"].update(frame_thresholds={"a": "hi"})),
+                             "info.frame_thresholds must map classes to numbers"),
 }
 
 
@@ -96,3 +126,35 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys, monkeypatch):
     assert "CUDA is not available" in capsys.readouterr().err
     assert main(["detect", str(path), str(tmp_path / "x.wav"), "--device", "tpu9"]) == 2
     assert "unknown device 'tpu9'" in capsys.readouterr().err
+
+
+def test_saved_bundles_carry_the_format_and_the_feature_digest(tmp_path):
+    from safetensors import safe_open
+
+    from raresound.bundle import FORMAT, feature_digest
+
+    path = make_bundle(tmp_path / "b")
+    meta = json.loads((path / BUNDLE_JSON).read_text())
+    assert meta["format"] == FORMAT == "raresound-bundle/2"
+    bundle = load_bundle(path)
+    with safe_open(str(path / WEIGHTS), framework="pt") as f:
+        stored = f.metadata()["feature_sha256"]
+    assert stored == feature_digest(bundle.feature_config, bundle.normalizer) and len(stored) == 64
+    # re-saving a loaded bundle (calibrate, train-frames) keeps it loadable
+    bundle.save(tmp_path / "again")
+    load_bundle(tmp_path / "again")
+
+
+def test_version_1_bundles_load_without_the_digest(tmp_path):
+    path = make_bundle(tmp_path / "b")
+    edit_weights(path, lambda s: None)  # save_file drops the header metadata
+    edit_meta(path, lambda m: m.update(format="raresound-bundle/1"))
+    assert load_bundle(path).classes == ["a", "b", "c"]
+
+
+def test_thresholds_on_the_edges_of_the_score_range_load(tmp_path):
+    path = make_bundle(tmp_path / "b")
+    # calibrate sets a threshold just above a top score of 1.0 to never fire
+    edit_meta(path, lambda m: m["thresholds"].update(a=0.0, b=1.0, c=float(np.nextafter(1.0, 2.0))))
+    edit_meta(path, lambda m: m["info"].update(frame_thresholds={"a": 0.0, "b": 1.0}))
+    assert load_bundle(path).thresholds["b"] == 1.0

@@ -98,7 +98,7 @@ def test_wrong_inputs_are_one_line_errors_naming_the_file(lists, capsys):
         ((ref, "nothing-here.tsv"), "nothing-here.tsv: cannot read event list"),
         ((ref,), "nothing to evaluate"),
         ((ref, est, "--percentage-of-length", "0.3"), "--percentage-of-length sets the offset collar"),
-        ((ref, est, "--segment", "0"), "--segment must be a number of seconds > 0"),
+        ((ref, est, "--segment", "0"), "--segment must be a number of seconds >= 0.001"),
         ((ref, "--scores", scores, "--segment", "1"), "--offset, --collar and --segment score an estimated event list"),
     ]
     for argv, message in cases:

@@ -241,3 +241,56 @@ def test_overlapping_events_of_one_class_in_one_file_are_refused():
     check_no_overlap(fine)  # touching, other class, other file: all fine
     with pytest.raises(DataError, match=r"r\.tsv:3: dog event 4-5 s overlaps the one at r\.tsv:1 \(1-6 s\) in a\.wav"):
         check_no_overlap(rows(("a.wav", 1.0, 6.0, "dog"), ("a.wav", 2.0, 3.0, "cat"), ("a.wav", 4.0, 5.0, "dog")))
+
+
+# ---------------------------------------------------------------- issue 24: hostile event lists
+
+
+def test_space_separated_lines_are_refused_but_names_with_spaces_are_not(tmp_path):
+    from raresound.errors import DataError
+    from raresound.evaluation.events import read_event_rows
+
+    path = tmp_path / "ev.txt"
+    path.write_text("my clip 2.wav\nb.wav\t1.0\t2.0\tdog\n")
+    assert [r[1:] for r in read_event_rows(path)] == [("my clip 2.wav", None, None, None), ("b.wav", 1.0, 2.0, "dog")]
+    for line in ("a.wav 1.0 2.0 dog", "a.wav  1 2", "my file.wav 0.5 3 baby cry"):
+        path.write_text(f"b.wav\t1.0\t2.0\tdog\n{line}\n")
+        with pytest.raises(DataError) as info:
+            read_event_rows(path)
+        assert str(info.value).startswith(f"{path}:2: fields separated by spaces")
+
+
+def test_event_times_beyond_any_recording_are_refused(tmp_path):
+    from raresound.errors import DataError
+    from raresound.evaluation.events import read_event_rows
+
+    path = tmp_path / "ev.txt"
+    path.write_text("a.wav\t1e300\t1e300\tdog\n")
+    with pytest.raises(DataError, match=r"ev.txt:1: event time 1e\+300 s is beyond any recording"):
+        read_event_rows(path)
+    path.write_text("a.wav\t0\t1e9\tdog\n")  # the limit itself is fine
+    assert read_event_rows(path)[0][3] == 1e9
+
+
+def test_segment_grid_is_bounded_before_allocation():
+    from raresound.errors import DataError
+    from raresound.evaluation.segments import MAX_SEGMENTS, segment_based_metrics
+
+    ref = [("a.wav", 0.0, 10.0, "dog")]
+    with pytest.raises(DataError, match=r"file 'a.wav': 10 s in 1e-09 s segments is 1e\+10 segments"):
+        segment_based_metrics(ref, ref, 1e-9)
+    with pytest.raises(DataError, match="segments"):
+        segment_based_metrics(ref, ref, 1.0, durations={"a.wav": 10.0 * MAX_SEGMENTS + 1})
+    assert segment_based_metrics(ref, ref, 10.0 / MAX_SEGMENTS)["overall"]["f_measure"] == 1.0
+
+
+def test_detected_event_times_are_rounded_to_the_millisecond():
+    from raresound.detection.framing import WindowGrid
+    from raresound.detection.postprocess import EventTracker
+
+    tracker = EventTracker(WindowGrid.for_config(__import__("raresound.features", fromlist=["FeatureConfig"])
+                                                 .FeatureConfig(clip_seconds=0.08), 0.04), ["dog"])
+    out = []
+    tracker.add_run(0, 21, 21, 0.9, out)  # window 21 starts at 21 * 0.04 = 0.8400000000000001 s
+    tracker.flush(0, 100.0, out)
+    assert (out[0].onset, out[0].offset) == (0.84, 0.92) and repr(out[0].onset) == "0.84"

@@ -10,6 +10,10 @@ Policy (documented here because every caller inherits it):
   the content cannot fill the 0-8 kHz band the 16 kHz features expect (upper mel bands would be
   empty, silently biasing the model); above 96 kHz is no recording rate used by sound-event corpora
   and more likely a mis-tagged header than real audio.
+* Audio recorded below the target rate (8-16 kHz for the 16 kHz features) is resampled but has
+  nothing above its own Nyquist frequency, so the upper mel bands are empty: an ``AudioWarning``
+  naming the file, its rate and (when the caller passes ``mel_note``, e.g.
+  ``features.low_rate_note(config)``) how many mel bands are empty.
 * Silent or clipped audio is valid (real recordings contain both); it raises an ``AudioWarning``
   rather than an error so batch jobs can log it.
 * Float samples beyond ``MAX_SAMPLE_MAGNITUDE`` are rejected: that is above the full scale of every
@@ -31,7 +35,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -65,11 +69,13 @@ class AudioWarning(UserWarning):
     """Audio that is usable but suspicious (silent, clipped)."""
 
 
-def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None) -> np.ndarray:
+def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None,
+         mel_note: Callable[[int], str] | None = None) -> np.ndarray:
     """Decode `path` to a 1-D float32 mono array at `sr` Hz.
 
     With `duration` (seconds) the result is cropped or zero-padded to exactly
     ``round(duration * sr)`` samples. Raises ``AudioError(path, reason)`` for unusable files.
+    A source rate below `sr` is warned about (`mel_note(rate)` adds what it empties).
     """
     path = Path(path)
     _check_rate(path, sr)
@@ -82,6 +88,7 @@ def load(path: str | os.PathLike, sr: int = 16000, duration: float | None = None
             raise AudioError(path, f"duration {duration} s gives zero samples at {sr} Hz")
 
     wave, source_rate = _decode(path, duration)
+    _warn_low_rate(path, source_rate, sr, mel_note)
     wave = resample(wave, source_rate, sr)
     if wave.size == 0:
         raise AudioError(path, f"no samples left after resampling {source_rate} Hz to {sr} Hz")
@@ -101,15 +108,17 @@ def resample(wave: np.ndarray, rate: int, sr: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(wave, rate, sr, quality=RESAMPLE_QUALITY), dtype=np.float32)
 
 
-def waveform(wave, rate: int, sr: int, where: str = "audio") -> np.ndarray:
-    """An in-memory mono waveform sampled at `rate` Hz -> float32 at `sr` Hz, resampled as files are.
-    DataError naming `where` for anything but a non-empty 1-D array, or a rate outside the accepted range."""
+def waveform(wave, rate: int, sr: int, where: str = "audio", mel_note: Callable[[int], str] | None = None) -> np.ndarray:
+    """An in-memory mono waveform sampled at `rate` Hz -> float32 at `sr` Hz, resampled as files are
+    (a rate below `sr` warned about as in `load`). DataError naming `where` for anything but a
+    non-empty 1-D array, or a rate outside the accepted range."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1 or wave.size == 0:
         raise DataError(f"{where}: expected a non-empty mono waveform, got shape {wave.shape}")
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise DataError(f"{where}: sample rate must be an integer between {MIN_SAMPLE_RATE} and "
                         f"{MAX_SAMPLE_RATE} Hz, got {rate!r}")
+    _warn_low_rate(Path(where), int(rate), sr, mel_note)
     return resample(wave, int(rate), sr)
 
 
@@ -126,7 +135,8 @@ def _decode(path: Path, duration: float | None) -> tuple[np.ndarray, int]:
     return mono, rate
 
 
-def read_blocks(path: str | os.PathLike, sr: int = 16000, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+def read_blocks(path: str | os.PathLike, sr: int = 16000, block_seconds: float = 30.0,
+                mel_note: Callable[[int], str] | None = None) -> Iterator[np.ndarray]:
     """Decode `path` like ``load(path, sr)`` (same checks, bit-identical samples: soxr's streaming
     resampler equals its one-shot one) as consecutive mono float32 blocks at `sr` Hz, reading about
     `block_seconds` of source audio at a time. A fault found late (truncation) raises at the end."""
@@ -135,6 +145,7 @@ def read_blocks(path: str | os.PathLike, sr: int = 16000, block_seconds: float =
     found = _Findings()
     with _open(path) as fh:
         rate, declared = fh.samplerate, fh.frames
+        _warn_low_rate(path, rate, sr, mel_note)
         resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32", quality=RESAMPLE_QUALITY) if rate != sr else None
         step = max(1, int(block_seconds * rate))
         done = 0
@@ -251,6 +262,13 @@ class _Findings:
         elif self.clipped > CLIP_FRACTION * self.n:
             warnings.warn(f"{path}: audio looks clipped ({self.clipped} of {self.n} samples at full scale)",
                           AudioWarning, stacklevel=3)
+
+
+def _warn_low_rate(path: Path, rate: int, sr: int, mel_note: Callable[[int], str] | None) -> None:
+    if rate < sr:
+        note = f": {mel_note(rate)}" if mel_note is not None else f"; nothing above its {rate / 2:g} Hz Nyquist"
+        warnings.warn(f"{path}: sampled at {rate} Hz, below the {sr} Hz the features use{note}",
+                      AudioWarning, stacklevel=3)
 
 
 def _one_line(exc: BaseException) -> str:

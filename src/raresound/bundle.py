@@ -5,17 +5,30 @@ A bundle is a directory holding `model.safetensors` (weights) and `bundle.json`:
 normaliser and per-class decision thresholds (filled by `raresound calibrate`). `info.weights_sha256`
 identifies the weights: re-saving the same weights over a bundle keeps its calibration
 (`keep_calibration`), and exported copies compare it to tell whether they are stale.
+
+`bundle.json` names its format version (`format`, FORMAT); the loader refuses a bundle without
+one or of a version it does not know (a newer raresound's). Since version 2 the weights file's
+header holds `feature_sha256`, a digest of the feature config and normaliser the weights were
+trained with (`feature_digest`): a bundle.json whose feature config or normaliser was changed
+afterwards (say sample_rate 8000 for a model trained at 16 kHz, which would score audio
+featurised differently) is refused. Version-1 bundles (written before the digest) still load,
+unchecked. The loader also refuses duplicate class names, thresholds outside [0, 1] (clip
+`thresholds` and `info.frame_thresholds`), and weights that are not of the model's dtype kind,
+not finite, or absurdly large (|w| > MAX_WEIGHT).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from raresound.errors import ConfigError, DataError, RaresoundError
@@ -29,6 +42,12 @@ from raresound.training.config import MAX_HIDDEN_SIZE
 
 BUNDLE_JSON = "bundle.json"
 WEIGHTS = "model.safetensors"
+FORMAT_NAME = "raresound-bundle"
+FORMAT_VERSION = 2
+FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+READABLE_VERSIONS = (1, 2)  # 1: no feature digest in the weights (written before it was added)
+FEATURE_DIGEST_KEY = "feature_sha256"  # in the safetensors header of model.safetensors
+MAX_WEIGHT = 1e6  # no trained parameter or buffer of these models comes near it
 
 
 @dataclass
@@ -55,9 +74,10 @@ class Bundle:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         self.info["weights_sha256"] = weights_digest(tensors)
-        save_tensor_file(tensors, directory / WEIGHTS)
+        save_tensor_file(tensors, directory / WEIGHTS,
+                         metadata={FEATURE_DIGEST_KEY: feature_digest(self.feature_config, self.normalizer)})
         write_json(directory / BUNDLE_JSON, {
-            "format": "raresound-bundle/1",
+            "format": FORMAT,
             "spec": asdict(self.spec),
             "classes": list(self.classes),
             "feature_config": self.feature_config.to_dict(),
@@ -89,6 +109,7 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
         raise DataError(f"{meta_path}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise DataError(f"{meta_path}: must hold a JSON object, got {type(meta).__name__}")
+    version = _read_version(meta, meta_path)
     missing = [key for key in ("spec", "classes", "feature_config", "normalizer") if key not in meta]
     if missing:
         raise DataError(f"{meta_path}: missing {', '.join(missing)}")
@@ -100,6 +121,9 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
     classes = meta["classes"]
     if not (isinstance(classes, list) and all(isinstance(c, str) and c for c in classes)):
         raise DataError(f"{meta_path}: classes must be a list of names, got {classes!r}")
+    duplicates = sorted({c for c in classes if classes.count(c) > 1})
+    if duplicates:
+        raise DataError(f"{meta_path}: duplicate class name(s) {', '.join(duplicates)}; every output needs its own name")
     if len(classes) != spec.n_classes:
         raise DataError(f"{meta_path}: {len(classes)} class name(s) {classes} for a model of "
                         f"{spec.n_classes} classes ({spec.n_outputs} outputs)")
@@ -110,11 +134,67 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
         info = dict(meta.get("info") or {})
     except (RaresoundError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{meta_path}: {exc}") from None
+    _check_thresholds(thresholds, "thresholds", meta_path)
+    if info.get("frame_thresholds") is not None:
+        frame = info["frame_thresholds"]
+        if not isinstance(frame, dict):
+            raise DataError(f"{meta_path}: info.frame_thresholds must be an object of class: threshold")
+        try:
+            frame = {str(k): float(v) for k, v in frame.items()}
+        except (TypeError, ValueError):
+            raise DataError(f"{meta_path}: info.frame_thresholds must map classes to numbers, got {frame!r}") from None
+        _check_thresholds(frame, "info.frame_thresholds", meta_path)
     _check_input_shape(spec, feature_config, meta_path)
     model = _build(spec, meta_path)
-    model.load_state_dict(_read_weights(directory / WEIGHTS, model))
+    state, header = _read_weights(directory / WEIGHTS, model)
+    if version >= 2:
+        stored = header.get(FEATURE_DIGEST_KEY)
+        if not stored:
+            raise DataError(f"{directory / WEIGHTS}: no {FEATURE_DIGEST_KEY} in its header (a {FORMAT} bundle's "
+                            "weights record the feature config they were trained with)")
+        if stored != feature_digest(feature_config, normalizer):
+            raise DataError(f"{meta_path}: feature_config or normalizer differs from the one the weights were "
+                            f"trained with (sample_rate {feature_config.sample_rate}, n_mels {feature_config.n_mels}); "
+                            "restore the bundle.json saved with these weights")
+    model.load_state_dict(state)
     model.to(device).eval()
     return Bundle(model, spec, list(classes), feature_config, normalizer, thresholds, info, directory)
+
+
+def feature_digest(config: FeatureConfig, normalizer: Normalizer) -> str:
+    """sha256 over the feature config and normaliser as bundle.json stores them (canonical JSON)."""
+    text = json.dumps({"feature_config": config.to_dict(), "normalizer": normalizer.to_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_version(meta: dict, where: Path) -> int:
+    """The bundle format version of `meta` ('raresound-bundle/N'); missing, unknown and future ones refused."""
+    raw = meta.get("format")
+    if raw is None:
+        raise DataError(f"{where}: no format version (expected 'format': '{FORMAT}'); not a raresound bundle, "
+                        "or its bundle.json was edited")
+    name, _, number = raw.partition("/") if isinstance(raw, str) else ("", "", "")
+    if name != FORMAT_NAME or not number.isdigit():
+        raise DataError(f"{where}: unknown bundle format {raw!r} (expected '{FORMAT}')")
+    version = int(number)
+    if version > max(READABLE_VERSIONS):
+        raise DataError(f"{where}: bundle format version {version} is newer than this raresound reads "
+                        f"(up to {max(READABLE_VERSIONS)}); upgrade raresound")
+    if version not in READABLE_VERSIONS:
+        raise DataError(f"{where}: unknown bundle format version {version} (this raresound reads "
+                        f"{', '.join(map(str, READABLE_VERSIONS))})")
+    return version
+
+
+# Scores lie in [0, 1]; `calibrate` may set a threshold a hair above the top score (1.0 itself for a
+# saturated sigmoid) to never fire, hence the slack.
+_THRESHOLD_SLACK = 1e-6
+
+
+def _check_thresholds(thresholds: dict[str, float], name: str, where: Path) -> None:
+    bad = {k: v for k, v in thresholds.items() if not (math.isfinite(v) and 0.0 <= v <= 1.0 + _THRESHOLD_SLACK)}
+    if bad:
+        raise DataError(f"{where}: {name} must be scores in [0, 1], got {bad}")
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -208,13 +288,17 @@ def _check_input_shape(spec: ModelSpec, config: FeatureConfig, where: Path) -> N
             raise DataError(f"{where}: spec field {name} is {declared}, but the feature config makes {value}")
 
 
-def _read_weights(path: Path, model: Detector) -> dict:
-    """The state dict at `path`, checked against the model's names and shapes and for NaN/inf."""
+def _read_weights(path: Path, model: Detector) -> tuple[dict, dict]:
+    """(state dict, header metadata) of the file at `path`, the state checked against the model's
+    names, shapes and dtype kinds (float or integer), for NaN/inf and for absurd magnitudes."""
     try:
         state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            header = dict(f.metadata() or {})
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own and OS errors
         raise DataError(f"{path}: cannot read weights ({' '.join(str(exc).split())})") from None
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    own = model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in own.items()}
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
         raise DataError(f"{path}: weights do not match the spec (missing: {', '.join(missing) or 'none'}; "
@@ -222,6 +306,13 @@ def _read_weights(path: Path, model: Detector) -> dict:
     for name, tensor in state.items():
         if tuple(tensor.shape) != expected[name]:
             raise DataError(f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the spec needs {expected[name]}")
+        if tensor.is_floating_point() != own[name].is_floating_point():
+            kind = "floating-point" if own[name].is_floating_point() else "integer"
+            raise DataError(f"{path}: tensor {name} is {str(tensor.dtype).replace('torch.', '')}, the model needs "
+                            f"{kind} values")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise DataError(f"{path}: tensor {name} holds NaN or inf; the bundle is broken")
-    return state
+        if tensor.is_floating_point() and tensor.numel() and float(tensor.abs().max()) > MAX_WEIGHT:
+            raise DataError(f"{path}: tensor {name} holds |w| = {float(tensor.abs().max()):.3g} > {MAX_WEIGHT:.0e}; "
+                            "the bundle is broken")
+    return state, header

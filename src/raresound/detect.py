@@ -27,6 +27,7 @@ from raresound.detection.outputs import (output_names, parse_threshold_args, wri
 from raresound.detection.postprocess import (DecisionEngine, DetectedEvent, EventTracker, MedianFilter,
                                              resolve_thresholds, sort_events)
 from raresound.errors import ConfigError, DataError, RaresoundError
+from raresound.features import low_rate_note
 from raresound.models.factory import scores_from_logits
 
 # Offline files are decoded this many seconds at a time: memory stays bounded (one block plus the
@@ -101,7 +102,7 @@ class WindowDetector:
 
         g = self.grid
         t0 = time.perf_counter()
-        wave = waveform(wave, sr, g.sample_rate, path or filename or "audio")
+        wave = waveform(wave, sr, g.sample_rate, path or filename or "audio", mel_note=low_rate_note(self.config))
         n_windows = g.n_windows(wave.size)
         frames = self.frontend.frames(wave, g.frames_needed(wave.size))
         t1 = time.perf_counter()
@@ -130,7 +131,8 @@ class WindowDetector:
         started = time.perf_counter()
         sd = StreamingDetector(self, align=self.batch, keep_scores=True)
         events: list[DetectedEvent] = []
-        for block in read_blocks(path, sr=self.config.sample_rate, block_seconds=FILE_BLOCK_SECONDS):
+        for block in read_blocks(path, sr=self.config.sample_rate, block_seconds=FILE_BLOCK_SECONDS,
+                                 mel_note=low_rate_note(self.config)):
             events.extend(sd.push(block))
         events.extend(sd.finish())
         g = self.grid

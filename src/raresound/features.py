@@ -13,6 +13,7 @@ the round count 1000 frames for 10 s at a 10 ms hop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,24 @@ class FeatureConfig:
             if key not in known:
                 raise ConfigError(f"feature_config.{key}", f"unknown key (known: {', '.join(sorted(known))})")
         return cls(**d)
+
+
+@functools.lru_cache(maxsize=64)
+def empty_mel_bands(config: FeatureConfig, source_rate: int) -> int:
+    """How many of the config's mel bands audio recorded at `source_rate` Hz leaves empty: the bands
+    whose lower edge lies at or above its Nyquist frequency (resampling to `config.sample_rate`
+    adds no content there)."""
+    import librosa
+
+    nyquist = source_rate / 2
+    fmax = config.fmax if config.fmax is not None else config.sample_rate / 2
+    edges = librosa.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=fmax, htk=False)
+    return int(np.count_nonzero(edges[:-2] >= nyquist))
+
+
+def low_rate_note(config: FeatureConfig):
+    """The `mel_note` for `audio.load` / `audio.read_blocks`: what a low source rate empties."""
+    return lambda rate: f"{empty_mel_bands(config, rate)} of {config.n_mels} mel bands (above its {rate / 2:g} Hz Nyquist) are empty"
 
 
 class LogMel(torch.nn.Module):

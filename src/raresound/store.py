@@ -39,10 +39,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from raresound.audio import load
+from raresound.audio import AudioWarning, load
 from raresound.data.manifest import ClipRecord, class_names, label_matrix, read_manifest, write_manifest
 from raresound.errors import AudioError, DataError
-from raresound.features import FeatureConfig, LogMel
+from raresound.features import FeatureConfig, LogMel, low_rate_note
 from raresound.io import atomic_path, dir_lock, read_json, remove_stale_temps, write_csv, write_json
 from raresound.workers import cap_workers, die_with_parent
 
@@ -156,14 +156,16 @@ def _featurise_chunk(task: dict) -> dict:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                wave = load(path, sr=cfg.sample_rate, duration=cfg.clip_seconds)
+                wave = load(path, sr=cfg.sample_rate, duration=cfg.clip_seconds, mel_note=low_rate_note(cfg))
         except AudioError as exc:
             skipped.append((path, exc.reason))
             continue
         except Exception as exc:  # noqa: BLE001 - a batch job must skip and report, never die midway
             skipped.append((path, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"))
             continue
-        warned.extend((path, " ".join(str(w.message).split())) for w in caught)
+        # only the audio's own findings: a library imported lazily inside the block (librosa, on the
+        # first low-rate clip of a process) may warn too, and would make serial and parallel differ
+        warned.extend((path, " ".join(str(w.message).split())) for w in caught if issubclass(w.category, AudioWarning))
         waves.append(wave)
         ok.append(position)
     n_frames = cfg.n_frames(cfg.clip_samples)

@@ -10,6 +10,7 @@ from pathlib import Path
 ONSET_COLLAR = 0.5  # DCASE 2017 Task 2, the onset-only setting this command has always used
 OFFSET_COLLAR = 0.2  # DCASE's onset + offset setting (with 20 % of the length for offsets)
 PERCENTAGE_OF_LENGTH = 0.2
+MIN_SEGMENT = 0.001  # finer than a millisecond says nothing on 10-ms features, and only costs memory
 
 
 def register(sub) -> None:
@@ -113,8 +114,9 @@ def _options(args) -> tuple[str | None, str | None]:
         raise DataError("--offset, --collar and --segment score an estimated event list: give EST")
     if args.percentage_of_length is not None and not args.offset:
         raise DataError("--percentage-of-length sets the offset collar: use it with --offset")
-    if args.segment is not None and not (args.segment > 0 and math.isfinite(args.segment)):
-        raise DataError(f"--segment must be a number of seconds > 0, got {args.segment}")
+    if args.segment is not None and not (MIN_SEGMENT <= args.segment and math.isfinite(args.segment)):
+        raise DataError(f"--segment must be a number of seconds >= {MIN_SEGMENT:g} (the features' hop is 0.01 s), "
+                        f"got {args.segment:g}")
     return estimated, scores
 
 

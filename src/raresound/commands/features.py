@@ -48,7 +48,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.data.checks import check_records, warn
+    from raresound.data.checks import check_records, record_sources, shared_sources, warn
     from raresound.data.manifest import SPLITS, class_names, read_manifest
     from raresound.features import FeatureConfig
     from raresound.store import build_store
@@ -57,6 +57,7 @@ def run(args) -> int:
     # refuse splits they cannot use. Said before featurising, so a wrong manifest costs nothing.
     records = read_manifest(args.manifest)
     warn(check_records(records, class_names(records), warn_only=SPLITS))
+    warn(shared_sources(record_sources(records), where=str(args.manifest)))
     report = build_store(
         args.manifest,
         args.out,
@@ -67,4 +68,21 @@ def run(args) -> int:
     )
     print(report.summary())
     print(f"skipped-file report: {report.report_path}")
+    _warn_low_rates(report)
     return 0
+
+
+MAX_LISTED_WARNINGS = 10
+
+
+def _warn_low_rates(report) -> None:
+    """Clips below the feature rate on stderr, one line each (the first few; all are in warnings.csv):
+    their upper mel bands are empty, which a model trained on full-band audio does not expect."""
+    import sys
+
+    low = [message for _, message in report.warned if "Hz, below the" in message]
+    for message in low[:MAX_LISTED_WARNINGS]:
+        print(f"raresound: warning: {message}", file=sys.stderr)
+    if len(low) > MAX_LISTED_WARNINGS:
+        print(f"raresound: warning: {len(low) - MAX_LISTED_WARNINGS} more clip(s) below the feature sample rate; "
+              f"see {report.out_dir / 'warnings.csv'}", file=sys.stderr)

@@ -20,7 +20,11 @@ def run(args) -> int:
     from raresound.data.manifest import read_manifest
     from raresound.data.ratio import parse_classes
 
+    from raresound.data.checks import record_sources, shared_sources, warn
+
     classes = parse_classes(args.classes, "--classes") if args.classes else None
+    records = read_manifest(args.manifest)
     print(f"{args.manifest}")
-    print(format_summary(read_manifest(args.manifest), classes))
+    print(format_summary(records, classes))
+    warn(shared_sources(record_sources(records), where=str(args.manifest)))
     return 0

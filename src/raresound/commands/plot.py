@@ -46,13 +46,13 @@ def run(args) -> int:
     from raresound.detection.plot import plot_timeline, score_track
     from raresound.errors import ConfigError
     from raresound.evaluation.event_formats import read_events_for
-    from raresound.features import LogMel
+    from raresound.features import LogMel, low_rate_note
 
     detector = _detector(args)
     cfg = detector.config
     name = Path(args.audio).name
     reference = read_events_for(args.reference, name) if args.reference else None  # fail before the work
-    wave = audio.load(args.audio, sr=cfg.sample_rate)
+    wave = audio.load(args.audio, sr=cfg.sample_rate, mel_note=low_rate_note(cfg))
     duration = wave.size / cfg.sample_rate
     end = duration if args.end is None else args.end
     if not 0.0 <= args.start < duration:

@@ -12,13 +12,20 @@ Every command that makes or consumes splits (`data synth`, `data ratio`, `featur
 
 `check_counts` raises a one-line DataError for the first split that cannot serve and returns the
 warnings; commands print those with `warn` and, where they score a split, `describe` its counts.
+
+Leakage: a `source_id` (one recording) found in both train and test makes the test scores
+optimistic. It is a loud warning (`shared_sources`, printed by `features` and `train`), not an
+error: ids are only as fine as the importer could make them, and a deliberate overlap (a probe of
+memorisation) is the user's call; the warning names the first shared id and how many there are.
+Training without a validation split, or on one clip, is refused where training starts
+(`training.data.load_training_data`).
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -109,6 +116,26 @@ def check_scored_split(split: str, labels, classes: Sequence[str], where: str = 
         log(describe(counts))
     warn(warnings)
     return counts
+
+
+def shared_sources(sources: Mapping[str, Iterable[str]], pairs=(("train", "test"),), where: str = "") -> list[str]:
+    """Warnings for source ids present in both splits of a pair; `sources` maps split -> its
+    clips' source ids (empty ids are not compared)."""
+    prefix, out = f"{where}: " if where else "", []
+    for a, b in pairs:
+        shared = sorted(set(filter(None, sources.get(a, ()))) & set(filter(None, sources.get(b, ()))))
+        if shared:
+            more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+            out.append(f"{prefix}source id {shared[0]!r}{more} in both '{a}' and '{b}': the same recording is "
+                       f"trained on and tested, so '{b}' scores are optimistic; give each source one split")
+    return out
+
+
+def record_sources(records: Sequence[ClipRecord]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in records:
+        out.setdefault(r.split, []).append(r.source_id)
+    return out
 
 
 def describe(c: SplitCounts) -> str:

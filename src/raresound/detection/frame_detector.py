@@ -34,6 +34,7 @@ from raresound.detection.onepass import OnePassScorer, steps_runner
 from raresound.detection.frame_events import frame_decoder
 from raresound.detection.postprocess import DetectedEvent, MedianFilter, resolve_thresholds, sort_events
 from raresound.errors import DataError
+from raresound.features import low_rate_note
 from raresound.models.factory import frame_scores_from_logits, scores_from_logits
 
 OFFLINE_BLOCK_FRAMES = 2000  # 20 s per LogMel call for files (= the decode block)
@@ -111,7 +112,8 @@ class FrameDetector:
         from raresound.audio import waveform
 
         started = time.perf_counter()
-        wave = waveform(wave, sr, self.grid.sample_rate, path or filename or "audio")
+        wave = waveform(wave, sr, self.grid.sample_rate, path or filename or "audio",
+                        mel_note=low_rate_note(self.config))
         s = self.streamer(OFFLINE_BLOCK_FRAMES, keep_scores=True)
         events = s.push(wave) + s.finish()
         return s.result(filename, path, events, time.perf_counter() - started)
@@ -123,7 +125,8 @@ class FrameDetector:
         started = time.perf_counter()
         s = self.streamer(OFFLINE_BLOCK_FRAMES, keep_scores=True)
         events: list[DetectedEvent] = []
-        for block in read_blocks(path, sr=self.config.sample_rate, block_seconds=FILE_BLOCK_SECONDS):
+        for block in read_blocks(path, sr=self.config.sample_rate, block_seconds=FILE_BLOCK_SECONDS,
+                                 mel_note=low_rate_note(self.config)):
             events.extend(s.push(block))
         events.extend(s.finish())
         name = filename if filename is not None else Path(path).name

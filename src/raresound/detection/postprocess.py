@@ -36,6 +36,10 @@ from raresound.detection.framing import WindowGrid
 from raresound.errors import ConfigError, DataError
 
 _TIME_SLACK = 1e-9
+# Detected event times are rounded to the millisecond when emitted (window starts are multiples of
+# the hop, so sums such as 21 * 0.04 would otherwise print as 0.8400000000000001 in every output:
+# TSV, JSON, stream lines, Audacity and Raven files). Features have a 10 ms hop: nothing is lost.
+TIME_DECIMALS = 3
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,8 @@ class EventTracker:
     def _emit(self, c: int, p: list, out: list, duration: float | None = None) -> None:
         offset = p[1] if duration is None else min(p[1], duration)
         if offset - p[0] + _TIME_SLACK >= self.min_duration:
-            out.append(DetectedEvent(float(p[0]), float(offset), self.classes[c], float(p[2])))
+            out.append(DetectedEvent(round(float(p[0]), TIME_DECIMALS), round(float(offset), TIME_DECIMALS),
+                                     self.classes[c], float(p[2])))
 
     def push(self, k: int, decisions: np.ndarray, scores: np.ndarray) -> list[DetectedEvent]:
         out: list[DetectedEvent] = []

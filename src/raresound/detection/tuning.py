@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from raresound.detection.postprocess import TIME_DECIMALS
 from raresound.errors import DataError
 
 _SLACK = 1e-9
@@ -90,7 +91,7 @@ def runs_to_events(starts: np.ndarray, stops: np.ndarray, step_seconds: float, m
     for onset, offset in events:
         offset = min(offset, duration)
         if offset - onset + _SLACK >= min_duration:
-            out.append((onset, offset))
+            out.append((round(onset, TIME_DECIMALS), round(offset, TIME_DECIMALS)))  # as the decoder emits them
     return out
 
 

@@ -12,7 +12,9 @@ found nothing. So each input is recognised first:
   like `detect --out`), rejected as the reference (a reference is annotated, not detected);
 * anything else is rejected with one line naming the file and what it looks like.
 
-A reference whose events of one class overlap in one file is refused (`events.check_no_overlap`).
+A reference whose events of one class overlap in one file is refused (`events.check_no_overlap`),
+and so is a reference that lists no file at all (empty): every score against it would be undefined.
+A reference listing files without events is fine (nothing to detect there).
 """
 
 from __future__ import annotations
@@ -97,5 +99,8 @@ def read_events(path: str | Path, role: str) -> list[Event]:
         raise DataError(f"{path}: {what}; expected {_EXPECTED}")
     rows = read_event_rows(path)
     if role == "reference":
+        if not rows:
+            raise DataError(f"{path}: the reference lists no files (empty, or only headers/comments); "
+                            f"expected {_EXPECTED}")
         check_no_overlap(rows)
     return [Event(name, onset, offset, label) for _, name, onset, offset, label in rows if label is not None]

@@ -44,6 +44,9 @@ from raresound.evaluation.event_matching import maximum_matching
 from raresound.io import read_text_input, write_text
 
 COLLAR_SLACK_S = 1e-9
+# Event times beyond this are no recording's (about 31 years): refused when read, so that sizes
+# computed from them (segment grids, PSDS) stay bounded.
+MAX_EVENT_SECONDS = 1e9
 HEADER = ("filename", "onset", "offset", "event_label")
 
 
@@ -76,8 +79,10 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
     skipped; fields are separated by tabs when the line holds one, else by commas (CSV quoting
     allowed), stripped, and trailing empty fields dropped (a line left with none is skipped); a
     line whose first field is `filename` or `mixture_filename` is a header and skipped; a line
-    holding only a filename lists a file without events (DCASE's way); any other line has exactly
-    4 fields, filename, onset, offset, event_label, with finite numbers 0 <= onset <= offset.
+    holding only a filename lists a file without events (DCASE's way), unless its space-separated
+    words hold two numbers in a row (`a.wav 1.0 2.0 dog`: fields separated by spaces, refused rather
+    than read as a file without events); any other line has exactly 4 fields, filename, onset,
+    offset, event_label, with finite numbers 0 <= onset <= offset <= MAX_EVENT_SECONDS.
     Errors are DataErrors naming path:line."""
     path = Path(path)
     text = read_text_input(path, "event list", encoding="utf-8-sig")
@@ -93,6 +98,10 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
         if not fields or fields[0].lower() in ("filename", "mixture_filename"):
             continue
         if len(fields) == 1:
+            words = fields[0].split()
+            if any(_is_number(a) and _is_number(b) for a, b in zip(words[1:], words[2:])):
+                raise DataError(f"{where}: fields separated by spaces ({_clip(fields[0])!r}); separate filename, "
+                                "onset, offset and event_label by tabs (or commas)")
             rows.append((where, fields[0], None, None, None))
             continue
         if len(fields) != 4:
@@ -109,8 +118,14 @@ def read_event_rows(path: str | Path) -> list[tuple[str, str, float | None, floa
             raise DataError(f"{where}: need finite 0 <= onset <= offset, got {onset}, {offset}")
         if offset < onset:
             raise DataError(f"{where}: offset {offset} is not after onset {onset} (need onset <= offset)")
+        if offset > MAX_EVENT_SECONDS:
+            raise DataError(f"{where}: event time {offset:g} s is beyond any recording (limit {MAX_EVENT_SECONDS:.0e} s)")
         rows.append((where, filename, onset, offset, label))
     return rows
+
+
+def _clip(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def _is_number(text: str) -> bool:

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from raresound.errors import DataError
+from raresound.evaluation.events import MAX_EVENT_SECONDS
 from raresound.io import read_text_input, write_text
 
 SUFFIX = ".tsv"
@@ -160,6 +161,9 @@ def read_durations(path: str | Path) -> dict[str, float]:
             seconds = math.nan
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise DataError(f"{path}:{lineno}: expected filename<TAB>duration in seconds, got {line[:80]!r}")
+        if seconds > MAX_EVENT_SECONDS:
+            raise DataError(f"{path}:{lineno}: duration {seconds:g} s is beyond any recording "
+                            f"(limit {MAX_EVENT_SECONDS:.0e} s)")
         durations[fields[0]] = seconds
     if not durations:
         raise DataError(f"{path}: no durations (expected filename<TAB>duration lines)")

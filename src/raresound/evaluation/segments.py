@@ -31,6 +31,10 @@ from raresound.errors import DataError
 from raresound.evaluation.counts import class_average, class_metrics, overall_metrics
 from raresound.evaluation.events import Event, events_and_classes
 
+# Segments per file: 10^7 one-second segments are 116 days of audio; a finer grid on a long file (a
+# typo such as 1e-9 s) would allocate an activity roll without bound. Checked before allocating.
+MAX_SEGMENTS = 10_000_000
+
 
 def activity_roll(events: Iterable[Event], classes: Sequence[str], n_segments: int,
                   time_resolution: float) -> np.ndarray:
@@ -69,18 +73,22 @@ def segment_based_metrics(
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise DataError(f"duration of {name!r} must be a finite number >= 0, got {seconds}")
         by_file.setdefault(name, ([], []))  # a file without events still has segments to get right
+    lengths = {}
+    for name, (r_ev, s_ev) in by_file.items():
+        if durations is not None and name not in durations:
+            raise DataError(f"no duration given for file {name!r}, which has events")
+        length = float(durations[name]) if durations is not None else max([e.offset for e in r_ev + s_ev], default=0.0)
+        n = math.ceil(length / time_resolution)
+        if n > MAX_SEGMENTS:
+            raise DataError(f"file {name!r}: {length:g} s in {time_resolution:g} s segments is {n:.3g} segments "
+                            f"(limit {MAX_SEGMENTS:.0e}); use longer segments or check its duration and event times")
+        lengths[name] = (length, n)
     counts = np.zeros(6, dtype=np.int64)  # Ntp, Nref, Nsys, S, D, I
     per_class = np.zeros((3, len(classes)), dtype=np.int64)  # Nref, Nsys, Ntp
     evaluated = 0.0
     for name, (r_ev, s_ev) in sorted(by_file.items()):
-        if durations is not None:
-            if name not in durations:
-                raise DataError(f"no duration given for file {name!r}, which has events")
-            length = float(durations[name])
-        else:
-            length = max([e.offset for e in r_ev + s_ev], default=0.0)
+        length, n_segments = lengths[name]
         evaluated += length
-        n_segments = int(math.ceil(length / time_resolution))
         r_roll = activity_roll(r_ev, classes, n_segments, time_resolution)
         s_roll = activity_roll(s_ev, classes, n_segments, time_resolution)
         tp = (r_roll & s_roll).sum(axis=1)

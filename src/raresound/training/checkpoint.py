@@ -42,12 +42,14 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_tensor_file(tensors: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Write a safetensors file atomically; a failed write (disk full: safetensors raises its own
-    SafetensorError, not an OSError) is a one-line OutputError naming the file."""
+def save_tensor_file(tensors: dict[str, torch.Tensor], path: str | Path,
+                     metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically (with string `metadata` in its header); a failed write
+    (disk full: safetensors raises its own SafetensorError, not an OSError) is a one-line
+    OutputError naming the file."""
     with atomic_path(path) as tmp:
         try:
-            save_file(tensors, str(tmp))
+            save_file(tensors, str(tmp), metadata=metadata)
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 - SafetensorError and friends

@@ -116,6 +116,10 @@ class RecipeConfig:
         return dataclasses.asdict(self)
 
 
+# The epoch counts of Algorithm 1's stages (`training.max_epochs`, the detector stages' bound, is >= 1).
+EPOCH_FIELDS = ("layer_epochs", "e2e_epochs", "last_e2e_epochs", "head_epochs", "finetune_epochs")
+
+
 def _check_ranges(cfg: RecipeConfig) -> None:
     from raresound.data.ratio import parse_ratio
 
@@ -132,6 +136,13 @@ def _check_ranges(cfg: RecipeConfig) -> None:
         raise ConfigError("training.max_epochs", "must be >= 1")
     if p.n_iter < 1:
         raise ConfigError("proposed.n_iter", "must be >= 1")
+    epochs = {f"proposed.{name}": getattr(p, name) for name in EPOCH_FIELDS}
+    for name, value in epochs.items():
+        if value < 0:
+            raise ConfigError(name, f"must be >= 0, got {value}")
+    if cfg.method in ("proposed", "lmle") and not any(epochs.values()):
+        raise ConfigError("proposed.*_epochs", f"every stage has 0 epochs ({', '.join(epochs)}): nothing would "
+                          "be trained; give the head or the end-to-end stages at least 1")
     if p.head_lr is not None and not p.head_lr > 0:
         raise ConfigError("proposed.head_lr", f"must be > 0, got {p.head_lr}")
     if p.alpha <= 0:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from raresound.data.checks import check_counts, count_labels, warn
+from raresound.data.checks import check_counts, count_labels, shared_sources, warn
 from raresound.data.loader import StoreDataset, make_loader
 from raresound.data.ratio import BACKGROUND, check_ratio_classes, parse_ratio, subsample_to_ratio
 from raresound.errors import DataError
@@ -99,7 +99,10 @@ def ratio_indices(split, ratio: str | Mapping[str, int], classes: str | None, se
 
 
 def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_classes: str | None = None,
-                       seed: int = 0) -> TrainingData:
+                       seed: int = 0, require_val: bool = False) -> TrainingData:
+    """The store's splits as datasets, checked first (`_check_splits`): with `require_val` (every
+    method that trains stages: early stopping and the val EER need it) a missing or empty 'val'
+    split is refused, where training would otherwise run to the end with `val nan`."""
     store = FeatureStore(store_dir)
     if "train" not in store.splits:
         raise DataError(f"{store_dir}: the store has no 'train' split (splits: {store.splits})")
@@ -120,6 +123,17 @@ def load_training_data(store_dir: str | Path, ratio: str | None = None, ratio_cl
         raise DataError(f"{store_dir}: the 'train' split is empty")
     targets = np.asarray(train_split.labels)[train_idx if train_idx is not None else slice(None)]
     val_pair = subset("val")
+    if len(targets) < 2:
+        raise DataError(f"{store_dir}: the 'train' split has {len(targets)} clip; a detector needs clips with and "
+                        "without each class to learn from")
+    always = [c for c, n in zip(store.classes, (np.asarray(targets) > 0.5).sum(axis=0)) if n == len(targets)]
+    if always:
+        raise DataError(f"{store_dir}: every 'train' clip carries {', '.join(always)} (need >= 1 clip without "
+                        "each class to learn a detector for it)")
+    if require_val and (val_pair is None or len(val_pair[0]) == 0 or
+                        (val_pair[1] is not None and len(val_pair[1]) == 0)):
+        raise DataError(f"{store_dir}: the store has no 'val' clips (splits: {', '.join(store.splits)}); training "
+                        "needs a validation split for early stopping and the val EER (give some clips split 'val')")
     _check_splits(store, store_dir, targets, val_pair)
     rows = np.sort(train_idx) if train_idx is not None else None
     normalizer = Normalizer().fit(_chunks(train_split.features, rows))
@@ -139,6 +153,10 @@ def _check_splits(store: FeatureStore, store_dir, train_targets: np.ndarray, val
     if "test" in store.splits:
         counts.append(count_labels("test", store.split("test").labels, store.classes))
     warnings = check_counts(counts, warn_only=("test",), where=str(store_dir))
+    if "test" in store.splits:
+        sources = {"train": [r.source_id for r in store.split("train").records],
+                   "test": [r.source_id for r in store.split("test").records]}
+        warnings += shared_sources(sources, where=str(store_dir))
     if dist.is_main():
         warn(warnings)
 

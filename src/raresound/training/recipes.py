@@ -82,7 +82,8 @@ class RecipeContext:
         self.device = resolve_device(device or cfg.training.device)
         if cfg.training.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("training.amp", f"fp16 needs a CUDA device (training on {self.device.type}; use bf16)")
-        self.data: TrainingData = load_training_data(store_dir, cfg.data.ratio, cfg.data.classes, cfg.seed)
+        self.data: TrainingData = load_training_data(store_dir, cfg.data.ratio, cfg.data.classes, cfg.seed,
+                                                     require_val=not methods.get(cfg.method).reference)
         shape = self.data.train.features.shape
         self.n_frames, self.n_mels = int(shape[1]), int(shape[2])
         # Loader processes, at most the usable cores (one warning here, not one per loader).
