@@ -61,7 +61,10 @@ class CRNN(nn.Module):
             # their backward passes) run on 1/(tp*fp) of the values, which halves a CPU training step
             blocks += [nn.Conv2d(c_in, c, 3, padding=1), nn.MaxPool2d((tp, fp)), nn.BatchNorm2d(c), nn.ReLU()]
             c_in = c
-        self.conv = nn.Sequential(*blocks)
+        # Channels-last conv weights: oneDNN then keeps the activations channels-last, the same values
+        # at half the CPU time of the conv front (benchmarks/detect.py). Saved weights are contiguous
+        # (the bundle and checkpoints write .contiguous()); loading copies into this layout.
+        self.conv = nn.Sequential(*blocks).to(memory_format=torch.channels_last)
         self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(c_in * bands, hidden_size, batch_first=True, bidirectional=self.bidirectional)
         self.embedding_dim = hidden_size * (2 if self.bidirectional else 1)
