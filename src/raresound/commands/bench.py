@@ -33,6 +33,9 @@ def register(sub) -> None:
                    help=f"train-sed YAML config (default: {DEFAULT_CONFIG}; 'none': the SEDConfig defaults)")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a train-sed config field, e.g. --set epochs=10")
+    e.add_argument("--event-span", default="active", choices=("active", "single"),
+                   help="what an event clip contributes (synth, esc50): active = first to last sound; single = "
+                        "its loudest occurrence (one bark of a barking clip), so onset/offset bound one sound")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--data-root", default="../shared/data", help="folder holding esc50-subset/, esc50-more/, "
                                                                  "urbansound8k-subset/ (--data esc50)")
@@ -64,5 +67,5 @@ def run(args) -> int:
     print(apply_threads(args.threads))
     event_benchmark(args.data, args.out, per_class=per_class, config=config, seed=args.seed,
                     data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
-                    progress=args.progress)
+                    event_span=args.event_span, progress=args.progress)
     return 0
