@@ -59,3 +59,11 @@ def test_bad_sizes_fail_in_one_line_before_anything_is_written(tmp_path, capsys)
     assert not (tmp_path / "x").exists()
     assert main(["bench", "events", "--out", str(tmp_path / "y"), "--set", "epochs=0"]) == 2
     assert "epochs" in capsys.readouterr().err and not (tmp_path / "y").exists()
+
+
+def test_quick_replaces_the_configs_schedule_and_keeps_the_rest():
+    from raresound.reproduce.events import QUICK, quick_settings
+
+    per_class, config = quick_settings(None, {"epochs": 20, "patience": 8, "lr": 0.002})
+    assert per_class == QUICK["per_class"] and config == {"epochs": 4, "patience": 4, "lr": 0.002}
+    assert quick_settings(12, {})[0] == 12

@@ -59,10 +59,10 @@ def run(args) -> int:
     if args.config != "none" and not Path(args.config).is_file():
         raise ConfigError(args.config, "train-sed config not found (run from the repository root, or pass --config)")
     config = read_yaml(args.config) if args.config != "none" else {}
-    config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
     per_class = args.per_class
-    if args.quick:
-        per_class, config = quick_settings(per_class, config)
+    if args.quick:  # the CI sizes replace the config's schedule; --set still overrides them
+        per_class, config = quick_settings(per_class, config or {})
+    config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
     per_class = check_per_class(500 if per_class is None else per_class)
     print(apply_threads(args.threads))
     event_benchmark(args.data, args.out, per_class=per_class, config=config, seed=args.seed,

@@ -122,10 +122,10 @@ def _plain(obj):
 
 
 def quick_settings(per_class: int | None, config: dict) -> tuple[int, dict]:
-    """--quick: the CI sizes, where the caller has not set them explicitly."""
+    """--quick: the CI sizes (mixtures per class unless given; the schedule replaces the config's)."""
     config = dict(config)
     for key in ("epochs", "patience"):
-        config.setdefault(key, QUICK[key])
+        config[key] = QUICK[key]
     return (per_class if per_class is not None else QUICK["per_class"]), config
 
 
