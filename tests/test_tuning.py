@@ -95,3 +95,12 @@ def test_plateau_prefers_a_threshold_whose_neighbours_score_as_well():
     np.testing.assert_allclose(smooth, [(0.2 + 0.2 + 0.9) / 3, (0.2 + 0.9 + 0.2) / 3, (0.9 + 0.2 + 0.8) / 3,
                                         (0.2 + 0.8 + 0.8) / 3, 0.8, (0.8 + 0.8 + 0.1) / 3, (0.8 + 0.1 + 0.1) / 3])
     assert int(np.argmax(smooth)) == 4  # the middle of the plateau, not the isolated peak
+
+
+def test_a_class_found_at_no_setting_is_switched_off_not_set_to_fire_everywhere():
+    rng = np.random.default_rng(0)
+    scores = [0.02 + 0.01 * rng.random(250) for _ in range(4)]  # a collapsed output: flat, near the prior
+    p = tune_class(scores, [[2.0], [], [5.5], []], [10.0] * 4, 0.04, thresholds=[0.5, 0.9])  # never reached
+    assert p.threshold > 1.0 and p.val_f1 == 0.0
+    decoder = frame_decoder(0.04, ["gunshot"], np.array([p.threshold]))
+    assert decoder.push(np.ones((250, 1), np.float32)) + decoder.finish(10.0) == []

@@ -109,6 +109,11 @@ def onset_hits(reference: Sequence[float], estimated: Sequence[float], collar: f
     return hits
 
 
+# The threshold of a class no setting detects on validation: just above 1, so it never fires (a
+# sigmoid score is at most 1), where the grid's lowest threshold would fire on every other step.
+SWITCHED_OFF = float(np.nextafter(1.0, 2.0))
+
+
 def plateau(f1: np.ndarray, axis: int = 1) -> np.ndarray:
     """F1 averaged with its two neighbours along the threshold axis (edges repeated). A threshold
     whose neighbours score as well sits on a plateau: on unseen audio, whose scores shift a little,
@@ -125,7 +130,8 @@ def tune_class(scores: Sequence[np.ndarray], reference_onsets: Sequence[Sequence
                min_durations=DEFAULT_MIN_DURATIONS) -> PostProcessing:
     """One class: per-file step scores [S_i], reference onsets and durations -> the setting with
     the best event F1 over all files, read on the `plateau` of F1 over neighbouring thresholds
-    (ties: the first in grid order, i.e. least post-processing); val_f1 is F1 at that setting."""
+    (ties: the first in grid order, i.e. least post-processing); val_f1 is F1 at that setting.
+    When no setting hits a single validation event, the class is switched off (`SWITCHED_OFF`)."""
     thresholds = np.asarray(thresholds, dtype=np.float64)
     n_ref = sum(len(r) for r in reference_onsets)
     medians = sorted({median_steps(s, step_seconds) for s in median_seconds})
@@ -145,6 +151,8 @@ def tune_class(scores: Sequence[np.ndarray], reference_onsets: Sequence[Sequence
                         if refs and events:
                             hits[mi, ti, gi, di] += onset_hits(refs, [e[0] for e in events], collar)
     f1 = 2 * hits / np.maximum(n_ref + n_est, 1)
+    if not f1.any():  # no setting finds a single validation event: every event it fires is a false alarm
+        return PostProcessing(SWITCHED_OFF, 1, 0.0, 0.0, 0.0)
     mi, ti, gi, di = np.unravel_index(int(np.argmax(plateau(f1))), f1.shape)
     return PostProcessing(float(thresholds[ti]), int(medians[mi]), float(min_gaps[gi]), float(min_durations[di]),
                           float(f1[mi, ti, gi, di]))

@@ -222,6 +222,10 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
         tuned = tune_postprocessing(list(scores), refs, durations, classes, step_seconds)
         thresholds = {c: p.threshold for c, p in tuned.items()}
         info["frames"]["postprocessing"] = postprocessing_info(tuned, step_seconds)
+        off = [c for c, p in tuned.items() if p.threshold > 1.0]
+        if off:
+            log(f"warning: no validation event of {', '.join(off)} is found at any threshold: switched off "
+                "(threshold above 1; --threshold CLASS=T in detect overrides it); the model did not learn it")
         log("post-processing tuned on validation events (onset, 0.5-s collar): " + "; ".join(
             f"{c} threshold {p.threshold:.2f}, median {p.median} steps, min_gap {p.min_gap:g} s, "
             f"min_duration {p.min_duration:g} s (val event F1 {100 * p.val_f1:.1f} %)" for c, p in tuned.items()))
