@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from raresound.data.augment.base import ParameterError, Transform, check_int, uniform_int
+from raresound.data.augment.base import Transform, check_choice, check_int, uniform_int
 
 FILLS = ("zero", "mean")
 
@@ -30,9 +30,7 @@ class SpanMask(Transform):
         super().__init__(p)
         self.n_masks = check_int(n_masks, "n_masks")
         self.max_width = check_int(max_width, "max_width")
-        if fill not in FILLS:
-            raise ParameterError("fill", f"must be one of {list(FILLS)}, got {fill!r}")
-        self.fill = fill
+        self.fill = check_choice(fill, "fill", FILLS)
 
     def apply(self, features, targets, selected, generator):
         B, T, M = features.shape

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from raresound.models.errors import ParameterError
 
-__all__ = ["ParameterError", "Transform", "check_probability", "check_int", "uniform_int"]
+__all__ = ["ParameterError", "Transform", "check_probability", "check_int", "check_choice", "uniform_int"]
 
 
 def check_probability(p: float, name: str = "p") -> float:
@@ -37,6 +37,12 @@ def check_int(value: int, name: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ParameterError(name, f"must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_choice(value: str, name: str, choices) -> str:
+    if value not in choices:
+        raise ParameterError(name, f"must be one of {list(choices)}, got {value!r}")
+    return value
 
 
 def uniform_int(low: Tensor | int, high: Tensor | int, shape, generator: torch.Generator) -> Tensor:

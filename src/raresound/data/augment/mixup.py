@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from raresound.data.augment.base import ParameterError, Transform
+from raresound.data.augment.base import ParameterError, Transform, check_choice
 
 TARGET_MODES = ("max", "linear")
 
@@ -32,8 +32,7 @@ TARGET_MODES = ("max", "linear")
 def mixup(features: Tensor, targets: Tensor, lam: Tensor, partner: Tensor,
           targets_mode: str = "max") -> tuple[Tensor, Tensor]:
     """Mix row i with row partner[i] with weight lam[i] (shape [B]); targets by `targets_mode`."""
-    if targets_mode not in TARGET_MODES:
-        raise ParameterError("targets", f"must be one of {list(TARGET_MODES)}, got {targets_mode!r}")
+    check_choice(targets_mode, "targets", TARGET_MODES)
     lam = lam.to(device=features.device, dtype=features.dtype)
     partner = partner.to(features.device)
     shape = (-1,) + (1,) * (features.ndim - 1)
@@ -55,10 +54,8 @@ class Mixup(Transform):
         super().__init__(p)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or not np.isfinite(alpha):
             raise ParameterError("alpha", f"must be a finite number > 0, got {alpha!r}")
-        if targets not in TARGET_MODES:
-            raise ParameterError("targets", f"must be one of {list(TARGET_MODES)}, got {targets!r}")
         self.alpha = float(alpha)
-        self.targets = targets
+        self.targets = check_choice(targets, "targets", TARGET_MODES)
 
     def apply(self, features, targets, selected, generator):
         B = features.shape[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from raresound.data.augment.base import ParameterError, Transform, check_int, uniform_int
+from raresound.data.augment.base import ParameterError, Transform, check_choice, check_int, uniform_int
 
 MODES = ("roll", "pad")
 
@@ -43,9 +43,7 @@ class TimeShift(Transform):
     def __init__(self, max_shift: int = 100, mode: str = "roll", p: float = 0.5):
         super().__init__(p)
         self.max_shift = check_int(max_shift, "max_shift")
-        if mode not in MODES:
-            raise ParameterError("mode", f"must be one of {list(MODES)}, got {mode!r}")
-        self.mode = mode
+        self.mode = check_choice(mode, "mode", MODES)
 
     def apply(self, features, targets, selected, generator):
         B, T, _ = features.shape
