@@ -105,3 +105,17 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path, monkeypatch):
         write_text(tmp_path / "kept.txt", "new")
     assert (tmp_path / "kept.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.txt"]
+
+
+def test_json_safe_makes_nan_numpy_and_paths_plain():
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from raresound.io import json_safe
+
+    obj = {"er": float("nan"), "n": np.int64(3), "f": np.float32(0.5), "p": Path("/a/b"), "t": (1, np.nan)}
+    out = json_safe(obj)
+    assert out == {"er": None, "n": 3, "f": 0.5, "p": "/a/b", "t": [1, None]}
+    assert type(out["n"]) is int and json.loads(json.dumps(out, allow_nan=False)) == out

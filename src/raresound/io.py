@@ -16,6 +16,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -175,6 +176,22 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence])
     """The project's one CSV writer (atomic, like every write here): manifests, store reports,
     import side files."""
     write_text(path, csv_text(header, rows))
+
+
+def json_safe(obj: Any) -> Any:
+    """`obj` with what JSON cannot hold made plain: NaN (an undefined ratio) -> null, numpy scalars
+    -> numbers, paths -> strings, tuples -> lists; dicts and lists recursively."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.reproduce.events import check_per_class, event_benchmark, quick_settings
+    from raresound.reproduce.events import event_benchmark, quick_settings
     from raresound.training.config import apply_overrides, read_yaml
     from raresound.training.sed import parse_sed_override
     from raresound.training.threads import apply_threads
@@ -63,9 +63,8 @@ def run(args) -> int:
     if args.quick:  # the CI sizes replace the config's schedule; --set still overrides them
         per_class, config = quick_settings(per_class, config or {})
     config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
-    per_class = check_per_class(500 if per_class is None else per_class)
     print(apply_threads(args.threads))
-    event_benchmark(args.data, args.out, per_class=per_class, config=config, seed=args.seed,
+    event_benchmark(args.data, args.out, per_class=500 if per_class is None else per_class, config=config, seed=args.seed,
                     data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
                     event_span=args.event_span, progress=args.progress)
     return 0

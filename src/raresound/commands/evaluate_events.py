@@ -87,17 +87,6 @@ def format_psds(p: dict) -> str:
     ])
 
 
-def _json_safe(obj):
-    """Undefined ratios are NaN; JSON has no NaN, so they are written as null."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
-
-
 def _options(args) -> tuple[str | None, str | None]:
     """(event-list estimate, score directory) after checking the flags fit together."""
     from raresound.errors import DataError
@@ -124,7 +113,7 @@ def run(args) -> int:
     from raresound.evaluation.event_files import read_events
     from raresound.evaluation.events import event_based_metrics
     from raresound.evaluation.score_files import read_durations
-    from raresound.io import write_json
+    from raresound.io import json_safe, write_json
 
     estimated, scores = _options(args)
     reference = read_events(args.reference, "reference")
@@ -155,7 +144,7 @@ def run(args) -> int:
         blocks.append(format_psds(result["psds"]))
     print("\n\n".join(blocks))
     if args.json:
-        write_json(args.json, _json_safe(result))
+        write_json(args.json, json_safe(result))
     return 0
 
 

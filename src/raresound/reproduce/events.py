@@ -17,15 +17,10 @@ checkpoints) and an interrupted run loses at most the epoch in progress.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-
-from raresound.errors import ConfigError
 
 # --quick: sizes a CI job can afford (~1-2 min on 2 cores); the full default is DCASE's 500 + 500.
 QUICK = {"per_class": 40, "epochs": 4, "patience": 4}
@@ -49,14 +44,13 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
 
     from raresound.bundle import load_bundle
     from raresound.data.protocol import build_protocol
-    from raresound.evaluation.sed import markdown_table, protocol_metrics
+    from raresound.evaluation.sed import protocol_metrics
     from raresound.features import FeatureConfig
-    from raresound.io import write_json, write_text
+    from raresound.io import json_safe, write_json, write_text
     from raresound.store import FeatureStore, build_store
     from raresound.training.sed import detect_split, sed_config, train_sed
 
-    cfg = sed_config(config)  # validated before hours of data building
-    check_per_class(per_class)
+    cfg = sed_config(config)  # validated before hours of data building (build_protocol checks the sizes first)
     out = Path(out_dir)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -92,14 +86,16 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
               "best_epoch": bundle.info.get("frames", {}).get("stage", {}).get("best_epoch"),
               "metrics": metrics, "seconds": seconds, "test_audio_hours": round(audio_hours, 2),
               "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
-    md = _report(source, per_class, metrics, seconds, audio_hours, data, markdown_table)
+    md = _report(source, per_class, metrics, seconds, audio_hours, data)
     write_text(out / "results.md", md)
-    write_json(out / "results.json", json.loads(json.dumps(result, default=_plain)))
+    write_json(out / "results.json", json_safe(result))
     log(md)
     return EventBenchmark(metrics, out / "results.md", out / "results.json", seconds)
 
 
-def _report(source, per_class, metrics, seconds, audio_hours, data, markdown_table) -> str:
+def _report(source, per_class, metrics, seconds, audio_hours, data) -> str:
+    from raresound.evaluation.sed import markdown_table
+
     title = (f"## DCASE 2017 Task 2 protocol, source `{source}`: {per_class} + {per_class} mixtures per class, "
              f"devtest {audio_hours:.1f} h")
     train_sources = data.sources.get("train", {})
@@ -113,14 +109,6 @@ def _report(source, per_class, metrics, seconds, audio_hours, data, markdown_tab
     return "\n".join(lines) + "\n"
 
 
-def _plain(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
 def quick_settings(per_class: int | None, config: dict) -> tuple[int, dict]:
     """--quick: the CI sizes (mixtures per class unless given; the schedule replaces the config's)."""
     config = dict(config)
@@ -128,8 +116,3 @@ def quick_settings(per_class: int | None, config: dict) -> tuple[int, dict]:
         config[key] = QUICK[key]
     return (per_class if per_class is not None else QUICK["per_class"]), config
 
-
-def check_per_class(per_class) -> int:
-    if not isinstance(per_class, int) or per_class < 1:
-        raise ConfigError("--per-class", f"must be a positive integer, got {per_class!r}")
-    return per_class
