@@ -10,6 +10,7 @@ from raresound.commands import demo
 from raresound.data.synthetic import synthesize_dataset
 from raresound.evaluation.events import read_event_list
 from raresound.store import build_store
+from raresound.training.sed import sed_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,7 +26,8 @@ def test_events_step_runs_the_user_commands_on_joined_test_audio(tmp_path, capsy
     config.write_text(yaml.safe_dump(TINY_SED))
     monkeypatch.setattr(demo, "JOINED_CLIPS", 5)
     steps = []
-    run = demo._events_step(str(config), manifest, tmp_path / "store", tmp_path, steps.append)
+    run = demo._events_step(sed_config(yaml.safe_load(config.read_text())), str(config), manifest,
+                            tmp_path / "store", tmp_path, steps.append)
     assert (run / "model").is_dir()
     out = capsys.readouterr().out
     assert "| class average |" in out  # evaluate-events' table

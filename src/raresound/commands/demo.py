@@ -112,7 +112,7 @@ def run(args) -> int:
         if not Path(args.sed_config).exists():
             raise ConfigError(args.sed_config, "train-sed config not found (run from the repository root, "
                                                "or pass --sed-config)")
-        sed_config(read_yaml(args.sed_config))
+        sed = sed_config(read_yaml(args.sed_config))
     started = time.perf_counter()
 
     def step(msg: str) -> None:
@@ -145,37 +145,35 @@ def run(args) -> int:
     step("test-split EER (lower is better):")
     print(compare_table(compare_runs(runs, "test", out / "compare")))
     if args.sed_config != "none":
-        runs.append(str(_events_step(args.sed_config, manifest, store, out, step)))
+        runs.append(str(_events_step(sed, args.sed_config, manifest, store, out, step)))
     step(f"done. DET plot: {out / 'compare' / 'det.png'}; runs: {', '.join(runs)}")
     return 0
 
 
-def _events_step(config: str, manifest: Path, store: Path, out: Path, step) -> Path:
-    """Timestamped events as a user gets them: train-sed on the strong labels, then the test split
-    joined into 30 min of audio, `detect`, `evaluate-events` and a timeline plot, run through the
-    same CLI (each command is printed as a user would type it)."""
+def _events_step(config, label: str, manifest: Path, store: Path, out: Path, step) -> Path:
+    """Timestamped events as a user gets them: train-sed (`config`, a validated SEDConfig read from
+    `label`) on the strong labels, then the test split joined into 30 min of audio, `detect`,
+    `evaluate-events` and a timeline plot, run through the same CLI (each command is printed as a
+    user would type it)."""
     import soundfile as sf
 
     from raresound.cli import main
     from raresound.errors import ConfigError
-    from raresound.training.config import read_yaml
-    from raresound.training.sed import sed_config, train_sed
+    from raresound.training.sed import train_sed
+
+    def user(*argv: str) -> None:
+        step("$ raresound " + " ".join(argv))
+        if main(list(argv)) != 0:
+            raise ConfigError(argv[0], "the demo's event-detection step failed (see the message above)")
 
     run_dir = out / "runs" / "sed"
-    step(f"sound event detection: training a CRNN end to end on the onset/offset labels ({config}) -> {run_dir}")
-    bundle = train_sed(store, run_dir, sed_config(read_yaml(config)), progress=False,
-                       log=lambda msg: step(str(msg)))
-    long_wav, reference, events = out / "long.wav", out / "long.tsv", out / "long-events.tsv"
-    join = ["data", "join", str(manifest), "--out", str(long_wav), "--n-clips", str(JOINED_CLIPS)]
-    step("$ raresound " + " ".join(join))
-    if main(join) != 0:
-        raise ConfigError("data join", "the demo's event-detection step failed (see the message above)")
-    shown = min(120.0, sf.info(str(long_wav)).duration)  # the plot: the first two minutes
-    for argv in (["detect", str(bundle), str(long_wav), "--out", str(events), "--threads", "1"],
-                 ["evaluate-events", str(reference), str(events)],
-                 ["plot", str(long_wav), "--bundle", str(bundle), "--reference", str(reference),
-                  "--end", f"{shown:g}", "--out", str(out / "timeline.png")]):
-        step("$ raresound " + " ".join(argv))
-        if main(argv) != 0:
-            raise ConfigError(argv[0], "the demo's event-detection step failed (see the message above)")
+    step(f"sound event detection: training a CRNN end to end on the onset/offset labels ({label}) -> {run_dir}")
+    bundle = str(train_sed(store, run_dir, config, progress=False, log=lambda msg: step(str(msg))))
+    long_wav, reference, events = str(out / "long.wav"), str(out / "long.tsv"), str(out / "long-events.tsv")
+    user("data", "join", str(manifest), "--out", long_wav, "--n-clips", str(JOINED_CLIPS))
+    shown = min(120.0, sf.info(long_wav).duration)  # the plot: the first two minutes
+    user("detect", bundle, long_wav, "--out", events, "--threads", "1")
+    user("evaluate-events", reference, events)
+    user("plot", long_wav, "--bundle", bundle, "--reference", reference, "--end", f"{shown:g}",
+         "--out", str(out / "timeline.png"))
     return run_dir
