@@ -12,7 +12,8 @@ from raresound.cli import main
 from raresound.errors import ConfigError
 from raresound.evaluation.sed import markdown_table, protocol_metrics
 from raresound.store import FeatureStore
-from raresound.training.sed import _crop_starts, detect_split, lr_factor, sed_config, train_sed
+from raresound.training.sed import (_crop_starts, _objective, detect_split, lr_factor, positive_weights, sed_config,
+                                    train_sed)
 from test_frames import _event_store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,6 +78,31 @@ def test_config_errors_name_the_field():
         sed_config({"lr_schedule": "linear"})
     with pytest.raises(ConfigError, match="grad_clip"):
         sed_config({"grad_clip": 0})
+    with pytest.raises(ConfigError, match="pos_balance"):
+        sed_config({"pos_balance": 1.5})
+
+
+def test_positive_weights_are_the_class_odds_to_the_balance_power():
+    y = np.zeros((2, 10, 2), np.uint8)
+    y[0, :2, 0] = 1       # class 0: 2 positive steps of 20 -> odds 18 / 2 = 9
+    y[1, :5, 1] = 1       # class 1: 5 of 20 -> 15 / 5 = 3
+    assert positive_weights(y, 0.0) is None
+    assert positive_weights(y, 1.0).tolist() == pytest.approx([9.0, 3.0])
+    assert positive_weights(y, 0.5).tolist() == pytest.approx([3.0, 3.0 ** 0.5])
+
+
+def test_weighted_frame_loss_by_hand():
+    """Zero logits: every term is log 2, a positive one times its weight. Targets [1 step of 4
+    positive] with weight 3: frame BCE = (3 + 1 + 1 + 1) / 4 log 2; the clip term (max-pooled
+    logit 0 against 1) is log 2, unweighted, times clip_weight 0.5."""
+    y = torch.tensor([[[1.0], [0.0], [0.0], [0.0]]])
+
+    def net(x, output):
+        assert output == "frames+logits"
+        return torch.zeros(1, 4, 1), torch.zeros(1, 1)
+
+    loss = _objective(y, 1, None, 0.5, pos_weight=torch.tensor([3.0]))(net, (torch.zeros(1, 4, 8), None, [0]))
+    assert float(loss) == pytest.approx((6 / 4 + 0.5) * np.log(2))
 
 
 def test_cosine_schedule_halves_at_mid_run_and_floors_at_five_percent():

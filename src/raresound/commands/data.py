@@ -211,6 +211,9 @@ def run_ratio(args: argparse.Namespace) -> int:
     return 0
 
 
+JOIN_CROSSFADE = 0.25
+
+
 def _register_join(sub) -> None:
     p = sub.add_parser("join", help="join clips of a split into one long WAV + its reference event list",
                        description="A seeded draw of --n-clips clips of --split, written end to end as one "
@@ -222,6 +225,9 @@ def _register_join(sub) -> None:
     p.add_argument("--split", default="test", help="split to draw from (default: test)")
     p.add_argument("--n-clips", type=int, default=12, help="clips to join (default 12)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crossfade", type=float, default=JOIN_CROSSFADE, metavar="SECONDS",
+                   help=f"consecutive clips overlap by this much under equal-power ramps (default {JOIN_CROSSFADE:g}); "
+                        "0 butt-splices them, a step in the background that impulse detectors fire on")
     p.set_defaults(func=run_join)
 
 
@@ -229,6 +235,6 @@ def run_join(args: argparse.Namespace) -> int:
     from raresound.data.join import join_clips
 
     wav, events_path, seconds, events = join_clips(args.manifest, args.out, args.events, args.split,
-                                                   args.n_clips, args.seed)
+                                                   args.n_clips, args.seed, crossfade=args.crossfade)
     print(f"written: {wav} ({seconds:.1f} s) and {events_path} ({len(events)} events)")
     return 0
