@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from helpers import make_bundle, make_store, planted_wave, train, write_wav
+from helpers import make_bundle, make_store, planted_wave, saved_frame_bundle, train, write_wav
 from raresound.cli import main
 from raresound.errors import RaresoundError
 
@@ -172,6 +172,22 @@ def set_item(key, value):
     return lambda d: d.__setitem__(key, value)
 
 
+def frame_batch(w: Path, kit: Kit) -> list:
+    """A frame bundle over a batch whose middle file has 1 sample: the others are scored."""
+    bundle = saved_frame_bundle(w / "frames")
+    audio = [copy(kit.wav, w, "a.wav"), write_wav(w / "one.wav", np.full(1, 0.01, np.float32)),
+             copy(kit.wav, w, "c.wav")]
+    return ["detect", str(bundle), *map(str, audio), "--frame-scores", str(w / "scores"), "--out", str(w / "ev.tsv"),
+            "--json", str(w / "report.json")]
+
+
+def frame_batch_outputs(w: Path) -> None:
+    assert sorted(p.name for p in (w / "scores").iterdir()) == ["a.tsv", "c.tsv"]
+    report = json.loads((w / "report.json").read_text())
+    assert [f["filename"] for f in report["files"]] == ["a.wav", "c.wav"]
+    assert [s["path"] for s in report["skipped"]] == [str(w / "one.wav")]
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -182,6 +198,7 @@ class Case:
     rc: int
     message: str
     writes_inside: bool = False  # an error case that rewrites its own run files before refusing
+    check: Callable[[Path], None] | None = None  # more checks on the case's directory afterwards
 
 
 CASES = [
@@ -276,6 +293,9 @@ CASES = [
          "workers=100000 is more than the"),
     Case("mix --clip-seconds 1e7", lambda w, kit: [*manifest("a.wav,dog,train,s1\nb.wav,,train,s2\n", "mix")(w, kit),
                                                    "--clip-seconds", "1e7"], 2, "clip_seconds"),
+    # a batch with a file too short to score (item 14)
+    Case("1-sample file in a --frame-scores batch", frame_batch, 0,
+         "one.wav: 1 sample(s) at 16000 Hz is shorter than one 10-ms feature frame", check=frame_batch_outputs),
 ]
 
 
@@ -347,6 +367,8 @@ def test_hostile_input(case: Case, kit: Kit, tmp_path, private_tmp, capsys):
         assert sum(case.message in line for line in err.splitlines()) == 1, err
         assert all("error" not in line for line in err.splitlines()), err
     assert outside(tmp_path) == before_out, "something outside tmp_path changed"
+    if case.check is not None:
+        case.check(tmp_path)
 
 
 # ----------------------------------------------------------------------------- parser fuzzing
