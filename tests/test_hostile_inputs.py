@@ -188,6 +188,58 @@ def frame_batch_outputs(w: Path) -> None:
     assert [s["path"] for s in report["skipped"]] == [str(w / "one.wav")]
 
 
+REBUILT = {"train": {"alarm": 12, "knock": 8, "": 20}, "val": {"alarm": 10, "knock": 10, "": 8}}  # not the kit's
+
+
+def moved_run(w: Path, kit: Kit, rebuilt: bool = False, fingerprint: bool = True) -> Path:
+    """A copy of the kit's run whose run.json names a copy of its store, w/store (the same store:
+    same identity); `rebuilt`: that store is then rebuilt from other clips at the same path;
+    `fingerprint=False`: a run made before runs recorded their store's identity."""
+    store, run = copy(kit.store, w, "store"), copy(kit.run, w, "run")
+    record = json.loads((run / "run.json").read_text())
+    record["store"] = str(store.resolve())
+    if not fingerprint:
+        record.pop("fingerprint")
+    (run / "run.json").write_text(json.dumps(record))
+    if rebuilt:
+        shutil.rmtree(store)
+        make_store(store, REBUILT)
+    return run
+
+
+def on_rebuilt_store(*command: str) -> Callable:
+    """`raresound <command> RUN ...` (or `... RUN/models/baseline` for train-frames) after the run's
+    store was rebuilt."""
+    def build(w, kit):
+        run = moved_run(w, kit, rebuilt=True)
+        if command[0] == "train-frames":
+            return ["train-frames", str(run / "models" / "baseline"), "--data", str(w / "store"), "--out",
+                    str(w / "frames"), "--epochs", "1", "--threads", "1"]
+        return [command[0], str(run), *command[1:]]
+    return build
+
+
+def on_two_second_clips(*command: str) -> Callable:
+    """`raresound <command> RUN --data STORE2 ...`, STORE2 holding 2-s clips (the run's are 0.5 s)."""
+    def build(w, kit):
+        store = make_store(w / "store2", REBUILT, clip_seconds=2.0)
+        return [command[0], str(copy(kit.run, w, "run")), "--data", str(store), *command[1:]]
+    return build
+
+
+def frames_rerun(*changed: str, other_store: bool = False) -> Callable:
+    """train-frames into w/frames, then the case: the same command with `changed` options (or
+    another store) into the same --out."""
+    def build(w, kit):
+        command = ["train-frames", str(kit.run / "models" / "baseline"), "--data", str(kit.store), "--out",
+                   str(w / "frames"), "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+        assert main(command) == 0
+        if other_store:
+            command[3] = str(make_store(w / "store2", REBUILT))
+        return command + list(changed)
+    return build
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -293,6 +345,24 @@ CASES = [
          "workers=100000 is more than the"),
     Case("mix --clip-seconds 1e7", lambda w, kit: [*manifest("a.wav,dog,train,s1\nb.wav,,train,s2\n", "mix")(w, kit),
                                                    "--clip-seconds", "1e7"], 2, "clip_seconds"),
+    # provenance: every reader of a run checks its store (items 14 and 16)
+    Case("evaluate on a store rebuilt since training", on_rebuilt_store("evaluate", "--split", "val"), 2,
+         "store: rebuilt since"),
+    Case("calibrate on a store rebuilt since training", on_rebuilt_store("calibrate", "--target", "eer"), 2,
+         "store: rebuilt since", writes_inside=True),  # the run's lock file comes and goes
+    Case("train-frames on a store rebuilt since training", on_rebuilt_store("train-frames"), 2,
+         "store: rebuilt since"),
+    Case("evaluate a 0.5-s model on 2-s clips", on_two_second_clips("evaluate", "--split", "val"), 2,
+         "store2: features differ from those"),
+    Case("calibrate a 0.5-s model on 2-s clips", on_two_second_clips("calibrate", "--target", "eer"), 2,
+         "clip_seconds 2.0 (model 0.5)", writes_inside=True),
+    Case("evaluate a run made before store identities", lambda w, kit: ["evaluate", str(moved_run(w, kit, fingerprint=False)),
+                                                                        "--split", "val"], 0,
+         "made before runs recorded their store's identity"),
+    Case("train-frames again into its --out with another --lr", frames_rerun("--lr", "0.5"), 2,
+         "was trained with other settings (lr: 0.01 -> 0.5", writes_inside=True),
+    Case("train-frames again into its --out with another --data", frames_rerun(other_store=True), 2,
+         "was trained with other settings (store_identity:", writes_inside=True),
     # a batch with a file too short to score (item 14)
     Case("1-sample file in a --frame-scores batch", frame_batch, 0,
          "one.wav: 1 sample(s) at 16000 Hz is shorter than one 10-ms feature frame", check=frame_batch_outputs),
