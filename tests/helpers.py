@@ -129,6 +129,20 @@ def saved_planted_bundle(directory, **kwargs) -> Bundle:
     return bundle
 
 
+def saved_frame_bundle(directory) -> Path:
+    """The planted bundle with a frame head that fires on the tone's steps (score ~ 1 where h > 0.9 tanh 1)."""
+    import dataclasses
+
+    b = planted_bundle()
+    b.model.attach_frame_head(2, "e")
+    with torch.no_grad():
+        b.model.frame_head.linear.weight.copy_(b.model.head.linear.weight)
+        b.model.frame_head.linear.bias.copy_(torch.tensor([-200.0 * 0.9 * PHI, -10.0]))
+    b.spec = dataclasses.replace(b.spec, frame_head_input="e")
+    b.save(directory)
+    return Path(directory)
+
+
 # -------------------------------------------------- a varied clip folder (tests/test_store.py)
 
 DATASET_CFG = FeatureConfig(clip_seconds=1.0)  # 100 frames: keeps the tests fast

@@ -3,17 +3,15 @@ detected and reference events at their times, thresholds dashed, window or frame
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from raresound.cli import main
 from raresound.detection.plot import score_track, timeline_figure
 from raresound.evaluation.events import Event
-from helpers import PHI, PLANTED, SR, planted_bundle, planted_wave, saved_planted_bundle, write_wav
+from helpers import PLANTED, SR, planted_wave, saved_frame_bundle, saved_planted_bundle, write_wav
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -50,23 +48,11 @@ def test_window_scores_sit_on_the_hop_around_each_window_centre():
     assert np.allclose(score_track(r)[1], [0.0, 0.04, 0.08, 0.12, 0.15])
 
 
-def _frame_bundle(directory):
-    """The planted bundle with a frame head that fires on the tone's steps (score ~ 1 where h > 0.9 tanh 1)."""
-    b = planted_bundle()
-    b.model.attach_frame_head(2, "e")
-    with torch.no_grad():
-        b.model.frame_head.linear.weight.copy_(b.model.head.linear.weight)
-        b.model.frame_head.linear.bias.copy_(torch.tensor([-200.0 * 0.9 * PHI, -10.0]))
-    b.spec = dataclasses.replace(b.spec, frame_head_input="e")
-    b.save(directory)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("plot")
     saved_planted_bundle(root / "windows")
-    _frame_bundle(root / "frames")
+    saved_frame_bundle(root / "frames")
     write_wav(root / "a.wav", planted_wave(30.0, PLANTED[:2]))
     (root / "ref.tsv").write_text("a.wav\t5.3\t7.3\ttone\na.wav\t20.05\t22.05\ttone\nother.wav\t1\t2\ttone\n")
     return root

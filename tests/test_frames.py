@@ -212,3 +212,23 @@ def test_train_frames_bad_inputs_are_one_line_errors(trained, tmp_path, capsys):
     assert cli_main(["train-frames", str(tmp_path / "probe"), "--data", str(root)]) != 0
     err = capsys.readouterr().err
     assert "no per-step outputs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_frames_records_its_settings_and_resumes_only_the_same(trained, tmp_path, capsys):
+    from raresound.errors import RunMismatchError
+    from raresound.io import read_json
+
+    root, _ = trained
+    kwargs = dict(epochs=1, lr=3e-2, progress=False, log=lambda *_: None)
+    out = train_frame_head(root / "clip", root, tmp_path / "f", **kwargs)
+    settings = read_json(out / "training" / "settings.json")
+    assert settings["lr"] == 3e-2 and settings["store"] == str(root.resolve()) and settings["store_identity"]
+    assert load_bundle(out).info["frames"]["settings"] == settings and not (out / ".lock").exists()
+    weights = (out / "model.safetensors").read_bytes()
+    assert train_frame_head(root / "clip", root, out, **kwargs) == out  # the same settings: resumes (finished)
+    assert (out / "model.safetensors").read_bytes() == weights
+    with pytest.raises(RunMismatchError, match=r"other settings \(epochs: 1 -> 2"):
+        train_frame_head(root / "clip", root, out, **{**kwargs, "epochs": 2})
+    (out / "training" / "settings.json").unlink()  # an output of a raresound before settings were recorded
+    with pytest.raises(RunMismatchError, match="no record of their settings"):
+        train_frame_head(root / "clip", root, out, **kwargs)

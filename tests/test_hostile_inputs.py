@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from helpers import make_bundle, make_store, planted_wave, train, write_wav
+from helpers import make_bundle, make_store, planted_wave, saved_frame_bundle, train, write_wav
 from raresound.cli import main
 from raresound.errors import RaresoundError
 
@@ -172,6 +172,74 @@ def set_item(key, value):
     return lambda d: d.__setitem__(key, value)
 
 
+def frame_batch(w: Path, kit: Kit) -> list:
+    """A frame bundle over a batch whose middle file has 1 sample: the others are scored."""
+    bundle = saved_frame_bundle(w / "frames")
+    audio = [copy(kit.wav, w, "a.wav"), write_wav(w / "one.wav", np.full(1, 0.01, np.float32)),
+             copy(kit.wav, w, "c.wav")]
+    return ["detect", str(bundle), *map(str, audio), "--frame-scores", str(w / "scores"), "--out", str(w / "ev.tsv"),
+            "--json", str(w / "report.json")]
+
+
+def frame_batch_outputs(w: Path) -> None:
+    assert sorted(p.name for p in (w / "scores").iterdir()) == ["a.tsv", "c.tsv"]
+    report = json.loads((w / "report.json").read_text())
+    assert [f["filename"] for f in report["files"]] == ["a.wav", "c.wav"]
+    assert [s["path"] for s in report["skipped"]] == [str(w / "one.wav")]
+
+
+REBUILT = {"train": {"alarm": 12, "knock": 8, "": 20}, "val": {"alarm": 10, "knock": 10, "": 8}}  # not the kit's
+
+
+def moved_run(w: Path, kit: Kit, rebuilt: bool = False, fingerprint: bool = True) -> Path:
+    """A copy of the kit's run whose run.json names a copy of its store, w/store (the same store:
+    same identity); `rebuilt`: that store is then rebuilt from other clips at the same path;
+    `fingerprint=False`: a run made before runs recorded their store's identity."""
+    store, run = copy(kit.store, w, "store"), copy(kit.run, w, "run")
+    record = json.loads((run / "run.json").read_text())
+    record["store"] = str(store.resolve())
+    if not fingerprint:
+        record.pop("fingerprint")
+    (run / "run.json").write_text(json.dumps(record))
+    if rebuilt:
+        shutil.rmtree(store)
+        make_store(store, REBUILT)
+    return run
+
+
+def on_rebuilt_store(*command: str) -> Callable:
+    """`raresound <command> RUN ...` (or `... RUN/models/baseline` for train-frames) after the run's
+    store was rebuilt."""
+    def build(w, kit):
+        run = moved_run(w, kit, rebuilt=True)
+        if command[0] == "train-frames":
+            return ["train-frames", str(run / "models" / "baseline"), "--data", str(w / "store"), "--out",
+                    str(w / "frames"), "--epochs", "1", "--threads", "1"]
+        return [command[0], str(run), *command[1:]]
+    return build
+
+
+def on_two_second_clips(*command: str) -> Callable:
+    """`raresound <command> RUN --data STORE2 ...`, STORE2 holding 2-s clips (the run's are 0.5 s)."""
+    def build(w, kit):
+        store = make_store(w / "store2", REBUILT, clip_seconds=2.0)
+        return [command[0], str(copy(kit.run, w, "run")), "--data", str(store), *command[1:]]
+    return build
+
+
+def frames_rerun(*changed: str, other_store: bool = False) -> Callable:
+    """train-frames into w/frames, then the case: the same command with `changed` options (or
+    another store) into the same --out."""
+    def build(w, kit):
+        command = ["train-frames", str(kit.run / "models" / "baseline"), "--data", str(kit.store), "--out",
+                   str(w / "frames"), "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+        assert main(command) == 0
+        if other_store:
+            command[3] = str(make_store(w / "store2", REBUILT))
+        return command + list(changed)
+    return build
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -182,6 +250,7 @@ class Case:
     rc: int
     message: str
     writes_inside: bool = False  # an error case that rewrites its own run files before refusing
+    check: Callable[[Path], None] | None = None  # more checks on the case's directory afterwards
 
 
 CASES = [
@@ -276,6 +345,27 @@ CASES = [
          "workers=100000 is more than the"),
     Case("mix --clip-seconds 1e7", lambda w, kit: [*manifest("a.wav,dog,train,s1\nb.wav,,train,s2\n", "mix")(w, kit),
                                                    "--clip-seconds", "1e7"], 2, "clip_seconds"),
+    # provenance: every reader of a run checks its store (items 14 and 16)
+    Case("evaluate on a store rebuilt since training", on_rebuilt_store("evaluate", "--split", "val"), 2,
+         "store: rebuilt since"),
+    Case("calibrate on a store rebuilt since training", on_rebuilt_store("calibrate", "--target", "eer"), 2,
+         "store: rebuilt since", writes_inside=True),  # the run's lock file comes and goes
+    Case("train-frames on a store rebuilt since training", on_rebuilt_store("train-frames"), 2,
+         "store: rebuilt since"),
+    Case("evaluate a 0.5-s model on 2-s clips", on_two_second_clips("evaluate", "--split", "val"), 2,
+         "store2: features differ from those"),
+    Case("calibrate a 0.5-s model on 2-s clips", on_two_second_clips("calibrate", "--target", "eer"), 2,
+         "clip_seconds 2.0 (model 0.5)", writes_inside=True),
+    Case("evaluate a run made before store identities", lambda w, kit: ["evaluate", str(moved_run(w, kit, fingerprint=False)),
+                                                                        "--split", "val"], 0,
+         "made before runs recorded their store's identity"),
+    Case("train-frames again into its --out with another --lr", frames_rerun("--lr", "0.5"), 2,
+         "was trained with other settings (lr: 0.01 -> 0.5", writes_inside=True),
+    Case("train-frames again into its --out with another --data", frames_rerun(other_store=True), 2,
+         "was trained with other settings (store_identity:", writes_inside=True),
+    # a batch with a file too short to score (item 14)
+    Case("1-sample file in a --frame-scores batch", frame_batch, 0,
+         "one.wav: 1 sample(s) at 16000 Hz is shorter than one 10-ms feature frame", check=frame_batch_outputs),
 ]
 
 
@@ -347,6 +437,8 @@ def test_hostile_input(case: Case, kit: Kit, tmp_path, private_tmp, capsys):
         assert sum(case.message in line for line in err.splitlines()) == 1, err
         assert all("error" not in line for line in err.splitlines()), err
     assert outside(tmp_path) == before_out, "something outside tmp_path changed"
+    if case.check is not None:
+        case.check(tmp_path)
 
 
 # ----------------------------------------------------------------------------- parser fuzzing

@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from raresound.bundle import load_bundle
-from raresound.errors import BusyError, DataError, RunMismatchError
+from raresound.errors import BusyError, DataError, OutputError, RunMismatchError
 from raresound.io import dir_lock, read_json
 from helpers import make_store, train
 
@@ -122,7 +122,7 @@ def test_calibration_survives_a_resumed_train_and_exports_follow_thresholds(conf
 def test_dir_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
     target = tmp_path / "new"
     with dir_lock(target, "train"):
-        assert (target / ".lock").read_text().strip() == str(os.getpid())
+        assert (target / ".lock").read_text().split() == [str(os.getpid()), "train"]
         with pytest.raises(BusyError, match=rf"raresound train` \(pid {os.getpid()}\)"):
             with dir_lock(target, "train"):
                 pass
@@ -131,6 +131,21 @@ def test_dir_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
     with pytest.raises(DataError, match="not a directory"):
         with dir_lock(tmp_path / "file", "train"):
             pass
+
+
+def test_dir_lock_without_flock_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: `import fcntl` raises ImportError
+    with pytest.raises(OutputError, match="directory locks need POSIX flock"):
+        with dir_lock(tmp_path / "run", "train"):
+            pass
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_refusal_names_the_command_that_holds_the_lock(tmp_path):
+    with dir_lock(tmp_path, "train"):
+        with pytest.raises(BusyError, match=rf"another `raresound train` \(pid {os.getpid()}\)"):
+            with dir_lock(tmp_path, "calibrate"):
+                pass
 
 
 def _hold_lock(directory: Path) -> subprocess.Popen:
@@ -155,7 +170,7 @@ def test_concurrent_train_is_refused_and_a_killed_owners_lock_and_temps_are_take
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-    assert (run / ".lock").read_text().strip() == str(owner.pid)  # left behind by the kill
+    assert (run / ".lock").read_text().split()[0] == str(owner.pid)  # left behind by the kill
     assert {k: v for k, v in snapshot(run).items() if k != ".lock"} == before
 
     # temp files a kill leaves mid-write, and a file of the user's that only looks alike
@@ -189,3 +204,38 @@ def test_concurrent_features_is_refused_and_a_killed_builds_temps_are_removed(tm
     build_store(manifest, out, CFG, workers=1, progress=False)
     assert not leftover.exists() and not (out / ".lock").exists() and (out / "meta.json").exists()
     assert json.loads((out / "meta.json").read_text())["splits"]
+
+
+def test_calibrate_and_export_take_the_run_lock(config, store, tmp_path, capsys):
+    from raresound.cli import main
+
+    run = tmp_path / "run"
+    assert train(config, store, run, "--set", "training.max_epochs=1") == 0
+    bundle_dir = run / "models" / "baseline"
+    before = snapshot(run)
+    with dir_lock(run, "train"):  # a `train` of this run is writing
+        assert main(["calibrate", str(run), "--target", "eer"]) == 2
+        assert "another `raresound train`" in one_line_error(capsys)
+        assert main(["calibrate", str(bundle_dir), "--target", "eer"]) == 2  # one bundle: its run's lock too
+        assert "another `raresound train`" in one_line_error(capsys)
+        assert main(["export", str(bundle_dir), "--format", "torchscript"]) == 2
+        assert "another `raresound train`" in one_line_error(capsys)
+    assert {k: v for k, v in snapshot(run).items() if k != ".lock"} == before
+    assert main(["export", str(bundle_dir), "--format", "torchscript"]) == 0 and not (run / ".lock").exists()
+
+
+def test_an_export_of_a_bundle_loaded_before_a_calibrate_gets_the_new_thresholds(config, store, tmp_path):
+    """Python's export_bundle takes no lock: a bundle object loaded before `calibrate` rewrote
+    bundle.json must still not leave a side file with the older thresholds."""
+    from raresound.calibration import calibrate
+    from raresound.export import export_bundle
+
+    run = tmp_path / "run"
+    assert train(config, store, run, "--set", "training.max_epochs=1") == 0
+    bundle_dir = run / "models" / "baseline"
+    loaded = load_bundle(bundle_dir)  # before calibration: no thresholds
+    calibrate(run, "eer")
+    out = export_bundle(loaded, "torchscript")
+    side = read_json(out.with_name(out.name + ".json"))
+    assert side["thresholds"] == load_bundle(bundle_dir).thresholds != {} and side["calibration"] == "eer"
+    assert "stale" not in side

@@ -150,11 +150,26 @@ def test_partial_work_of_a_different_job_is_discarded(dataset, tmp_path, monkeyp
     again = build_store(dataset, out, other, workers=1, chunk_size=2, progress=False)
     assert again.computed_chunks == 0 and again.counts == report.counts  # finished store: nothing to do
 
-    # A different job over a finished store: its meta.json goes first, so a half-rebuilt store
-    # is never opened as complete.
-    _build_dying_after(dataset, out, monkeypatch, 0, RuntimeError("boom"))
-    with pytest.raises(DataError, match="no meta.json"):
-        FeatureStore(out)
+
+
+def test_a_rebuild_over_a_finished_store_leaves_it_whole_until_the_new_one_is_complete(dataset, tmp_path,
+                                                                                       monkeypatch):
+    out = tmp_path / "store"
+    build_store(dataset, out, FeatureConfig(clip_seconds=1.0, n_mels=32), workers=1, chunk_size=2, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # a rebuild from other settings fails (disk full, kill) after 2 of its chunks: the old store is untouched
+    _build_dying_after(dataset, out, monkeypatch, 2, RuntimeError("boom"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert FeatureStore(out).split("train").features.shape == (6, 100, 32)
+    assert (store_mod.staging_dir(out) / ".partial").is_dir()  # the rebuild's work, beside the store
+
+    report = build_store(dataset, out, CFG, workers=1, chunk_size=2, progress=False)  # same settings: resumes
+    assert report.resumed_chunks == 2 and report.out_dir == out and report.report_path == out / "report.csv"
+    assert FeatureStore(out).split("train").features.shape == (6, 100, 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "store"]  # no staging or old store left
+    reference = tmp_path / "reference"
+    build_store(dataset, reference, CFG, workers=1, chunk_size=2, progress=False)
+    assert _store_bytes(out) == _store_bytes(reference)
 
 
 def test_split_with_every_clip_bad_is_empty_and_warnings_are_listed(tmp_path):
@@ -246,3 +261,16 @@ def test_huge_audio_and_non_finite_features_never_reach_the_store(tmp_path, monk
     train = FeatureStore(tmp_path / "out").split("train")
     assert [Path(r.path).name for r in train.records] == ["ok.wav"]
     assert np.isfinite(np.asarray(train.features, dtype=np.float32)).all()
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
+def test_swap_in_replaces_the_directory_and_removes_the_old_one(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(store_mod, "_exchange", lambda a, b: False)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "meta.json").write_text("old")
+    (tmp_path / ".store.rebuild").mkdir()
+    (tmp_path / ".store.rebuild" / "meta.json").write_text("new")
+    store_mod._swap_in(tmp_path / ".store.rebuild", tmp_path / "store")
+    assert (tmp_path / "store" / "meta.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]

@@ -19,13 +19,15 @@ not finite, or absurdly large (|w| > MAX_WEIGHT).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from safetensors import safe_open
@@ -33,7 +35,7 @@ from safetensors.torch import load_file
 
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, Normalizer
-from raresound.io import read_json, write_json
+from raresound.io import dir_lock, read_json, write_json
 from raresound.models.detector import Detector
 # Re-exported: the factory lives in models/, `from raresound.bundle import build_model, ModelSpec` still works.
 from raresound.models.factory import ModelSpec, build_model, scores_from_logits  # noqa: F401
@@ -239,6 +241,29 @@ def keep_calibration(bundle: Bundle, directory: str | Path) -> None:
     if saved_digest(directory, old) == weights_digest(tensors):
         bundle.thresholds = dict(old.get("thresholds", {}))
         bundle.info.update({k: info[k] for k in _CALIBRATION_INFO if k in info})
+
+
+def lock_dir(bundle_dir: str | Path) -> Path:
+    """The directory whose lock guards a bundle: its run's (RUN/models/<name> beside RUN/run.json),
+    which `train` holds while it saves the run's bundles, else the bundle's own."""
+    bundle_dir = Path(bundle_dir)
+    run = bundle_dir.resolve().parent.parent
+    return run if (run / "run.json").is_file() else bundle_dir
+
+
+@contextlib.contextmanager
+def bundle_lock(directory: str | Path, what: str) -> Iterator[None]:
+    """Hold `directory`'s lock (`io.dir_lock`) while `raresound <what>` reads and rewrites the
+    bundles in it, so that `train`, `calibrate` and `export` of one run never interleave (an export
+    loaded before a calibrate finished would carry the old thresholds). A directory that does not
+    exist is not created (the command then fails on the missing bundle), and a read-only one is not
+    locked: nobody can rewrite the bundles there either."""
+    directory = Path(directory)
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        yield
+        return
+    with dir_lock(directory, what):
+        yield
 
 
 def check_device(device: str | torch.device) -> torch.device:

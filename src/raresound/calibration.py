@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from raresound.bundle import BUNDLE_JSON, Bundle, load_bundle
+from raresound.bundle import BUNDLE_JSON, Bundle, bundle_lock
 from raresound.errors import ConfigError, DataError
 from raresound.evaluation.eer import eer_threshold
 from raresound.export import sync_exports
@@ -228,26 +228,36 @@ def calibrate(path: str | Path, target: Target | str, split: str = "val", model:
     """Calibrate every bundle of a run (or one bundle) on a store split; returns {model: record}.
     The split's positives/negatives per class go to `log`, warnings (data.checks, `target_warnings`)
     to stderr; a split that cannot serve fails before any bundle is rewritten."""
-    from raresound.data.checks import check_scored_split
-    from raresound.scoring import score_split
-    from raresound.store import FeatureStore
-
     if isinstance(target, str):
         target = parse_target(target)
     bundles, run_dir = find_bundles(path, model)
-    store_dir = resolve_store(run_dir, store, Path(path))
+    # the run's lock (which `train` and `export` take too), or the single bundle's outside a run
+    with bundle_lock(run_dir if run_dir is not None else next(iter(bundles.values())), "calibrate"):
+        return _calibrate_locked(bundles, run_dir, target, split, store, device, log, Path(path))
+
+
+def _calibrate_locked(bundles: dict[str, Path], run_dir: Path | None, target: Target, split: str,
+                      store: str | Path | None, device: str, log, path: Path) -> dict[str, dict]:
+    from raresound.data.checks import check_scored_split, warn
+    from raresound.scoring import checked_bundles, score_split
+    from raresound.store import FeatureStore
+    from raresound.training.fingerprint import check_store_provenance
+
+    store_dir = resolve_store(run_dir, store, path)
     fs = FeatureStore(store_dir)
+    notes: list[str] = []  # printed once every check has passed: an error stays the only line
+    if run_dir is not None:
+        check_store_provenance(run_dir, store_dir, warn=notes.append)
     data = fs.split(split)
     if len(data) == 0:
         raise DataError(f"{store_dir}: split {split!r} is empty")
+    loaded = checked_bundles(bundles, fs, device)
+    warn(notes)
     clip_seconds = fs.feature_config.clip_seconds
     check_scored_split(split, data.labels, fs.classes, where=str(store_dir), log=log,
                        more=lambda counts: target_warnings(counts, target, clip_seconds))
     records = {}
-    for name, bundle_dir in bundles.items():
-        bundle = load_bundle(bundle_dir, device=device)
-        if bundle.classes != list(fs.classes):
-            raise DataError(f"{bundle_dir}: model classes {bundle.classes} differ from the store's {fs.classes}")
+    for name, bundle in loaded.items():
         scores = score_split(bundle, data).astype(np.float64)
         records[name] = calibrate_bundle(bundle, scores, np.asarray(data.labels), target, clip_seconds, split,
                                          str(store_dir))

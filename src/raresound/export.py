@@ -150,6 +150,10 @@ def _frame_output(bundle: Bundle, x: torch.Tensor) -> dict:
 
 
 def _register_export(bundle_dir: Path, side: Path) -> None:
+    """List the side file in the bundle's `info.exports` (so that `calibrate` rewrites it), then
+    bring it in line with bundle.json as `calibrate` would: a bundle object loaded before a
+    calibrate rewrote bundle.json (an export without the run's lock, from Python) must not leave a
+    side file with older thresholds than the bundle's, unmarked."""
     meta = read_json(bundle_dir / BUNDLE_JSON)
     exports = meta.setdefault("info", {}).setdefault("exports", [])
     if str(side.resolve()) not in exports:
@@ -157,6 +161,7 @@ def _register_export(bundle_dir: Path, side: Path) -> None:
         # A read-only (shared) bundle can still be exported; nobody can recalibrate it either.
         with contextlib.suppress(PermissionError):
             write_json(bundle_dir / BUNDLE_JSON, meta)
+    _sync_side_file(side, meta, saved_digest(bundle_dir, meta))
 
 
 STALE = "exported from other weights than the bundle now holds; export it again"
@@ -197,24 +202,29 @@ def sync_exports(bundle_dir: str | Path) -> list[tuple[str, str]]:
     exports = meta.get("info", {}).get("exports", []) if isinstance(meta.get("info"), dict) else []
     for path in exports if isinstance(exports, list) else []:
         allowed = _export_side_file(path, bundle_dir)
-        if allowed is None:
-            done.append((str(path), "skipped"))
-            continue
-        try:
-            side = read_json(allowed)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(side, dict):
-            done.append((path, "skipped"))
-            continue
-        if side.get("weights_sha256") == digest:
-            side.pop("stale", None)
-            side["thresholds"] = dict(meta.get("thresholds", {}))
-            side["calibration"] = meta.get("info", {}).get("calibration", {}).get("target")
-            state = "updated"
-        else:
-            side["stale"] = STALE
-            state = "stale"
-        write_json(allowed, side)
-        done.append((path, state))
+        state = "skipped" if allowed is None else _sync_side_file(allowed, meta, digest)
+        if state is not None:
+            done.append((str(path) if allowed is None else path, state))
     return done
+
+
+def _sync_side_file(side_path: Path, meta: dict, digest: str | None) -> str | None:
+    """Rewrite one side file after the bundle.json `meta` (weights `digest`): 'updated' (its
+    thresholds are the bundle's), 'stale' (it was exported from other weights), 'skipped' (not a
+    side file), None (gone or unreadable)."""
+    try:
+        side = read_json(side_path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(side, dict):
+        return "skipped"
+    if side.get("weights_sha256") == digest:
+        side.pop("stale", None)
+        side["thresholds"] = dict(meta.get("thresholds", {}))
+        side["calibration"] = meta.get("info", {}).get("calibration", {}).get("target")
+        state = "updated"
+    else:
+        side["stale"] = STALE
+        state = "stale"
+    write_json(side_path, side)
+    return state

@@ -209,10 +209,12 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
 
     The lock is an flock, which the kernel drops when its process dies (even by kill -9), so a lock
     file left by a dead process is simply taken over; the pid in it only names the owner. A directory
-    this call created is removed again if nothing else was written into it."""
-    import fcntl
+    this call created is removed again if nothing else was written into it. The file holds the
+    owner's pid and command (`<pid> <what>`), so a refusal names what holds the directory.
 
+    POSIX only (Linux, macOS: fcntl.flock); elsewhere an OutputError says so."""
     directory = Path(directory)
+    fcntl = _fcntl(directory)
     if directory.exists() and not directory.is_dir():
         raise DataError(f"{directory}: exists and is not a directory")
     created = not directory.exists()
@@ -224,10 +226,10 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            owner = fh.read().strip() or "unknown"
+            pid, _, holder = fh.read().strip().partition(" ")
             fh.close()
-            raise BusyError(f"{directory}: another `raresound {what}` (pid {owner}) is writing here; "
-                            "wait for it to finish or use another --out") from None
+            raise BusyError(f"{directory}: another `raresound {holder or what}` (pid {pid or 'unknown'}) is writing "
+                            "here; wait for it to finish or use another --out") from None
         # The previous owner unlinks the file before unlocking: if it did so between our open() and
         # flock(), we hold an orphaned file and must lock the path's current one instead.
         try:
@@ -238,7 +240,7 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
         fh.close()
     try:
         fh.truncate(0)
-        fh.write(f"{os.getpid()}\n")
+        fh.write(f"{os.getpid()} {what}\n")
         fh.flush()
         yield
     finally:
@@ -247,6 +249,17 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
         if created:
             with contextlib.suppress(OSError):  # not empty: it holds work
                 directory.rmdir()
+
+
+def _fcntl(directory: Path):
+    """The fcntl module, or an OutputError on a platform without it (Windows): the project's locks
+    are flocks, which the kernel drops with their process, and no other lock is implemented."""
+    try:
+        import fcntl
+    except ImportError:
+        raise OutputError(directory, f"cannot lock it: raresound's directory locks need POSIX flock (Linux, "
+                                     f"macOS), which {sys.platform} lacks") from None
+    return fcntl
 
 
 def remove_stale_temps(directory: str | Path) -> list[Path]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from raresound.bundle import Bundle, load_bundle
-from raresound.data.checks import check_scored_split
+from raresound.data.checks import check_scored_split, warn
 from raresound.errors import DataError
 from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
@@ -37,6 +37,30 @@ def score_split(bundle: Bundle, split, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, len(bundle.classes)), np.float32)
 
 
+def check_features(bundle: Bundle, store: FeatureStore, bundle_dir: str | Path) -> None:
+    """A DataError naming the store when its features are not those the bundle was trained on (a
+    10-s model would otherwise score 2-s clips, or 8-kHz features, and print numbers)."""
+    mine, theirs = bundle.feature_config.to_dict(), store.feature_config.to_dict()
+    if mine == theirs:
+        return
+    diff = ", ".join(f"{k} {theirs.get(k)!r} (model {mine.get(k)!r})" for k in sorted(set(mine) | set(theirs))
+                     if mine.get(k) != theirs.get(k))
+    raise DataError(f"{store.out_dir}: features differ from those {bundle_dir} was trained on: {diff}")
+
+
+def checked_bundles(paths: dict[str, Path], store: FeatureStore, device: str = "cpu") -> dict[str, Bundle]:
+    """{name: bundle} for the bundles at `paths`, each checked to score this store (its classes and
+    features), all before any of them scores a clip."""
+    bundles = {}
+    for name, path in paths.items():
+        bundle = load_bundle(path, device=device)
+        if bundle.classes != list(store.classes):
+            raise DataError(f"{path}: model classes {bundle.classes} differ from the store's {store.classes}")
+        check_features(bundle, store, path)
+        bundles[name] = bundle
+    return bundles
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -50,6 +74,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     of a class fails before anything is written (data.checks). Nothing is written until every
     model is scored, so a failure leaves no partial RUN/eval/<split>/."""
     from raresound.calibration import resolve_store
+    from raresound.training.fingerprint import check_store_provenance
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -58,16 +83,17 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
         raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass --data STORE")
     store_dir = resolve_store(run_dir, store_dir, run_dir)
     store = FeatureStore(store_dir)
+    notes: list[str] = []  # printed once every check has passed: an error stays the only line
+    check_store_provenance(run_dir, store_dir, warn=notes.append)
     if split not in store.splits:
         raise DataError(f"{store_dir}: no split '{split}' (have {store.splits})")
+    bundles = checked_bundles(run_models(run_dir), store, device)
+    warn(notes)
     data = store.split(split)
     check_scored_split(split, data.labels, store.classes, where=str(store_dir), log=log)
     out_dir = run_dir / "eval" / split
     results, scored = {}, {}
-    for name, path in run_models(run_dir).items():
-        bundle = load_bundle(path, device=device)
-        if bundle.classes != list(store.classes):
-            raise DataError(f"{path}: model classes {bundle.classes} differ from the store's {store.classes}")
+    for name, bundle in bundles.items():
         scores = score_split(bundle, data)
         results[name] = evaluate_scores(scores, data.labels, store.classes)
         scored[name] = (scores, data.labels)

@@ -17,11 +17,17 @@ mtime, the feature config and chunk size; a different job discards the partial w
 are streamed into ``<split>.f16`` through a temp file and renamed into place, so a split file is
 either complete or absent. Each chunk's content depends only on its clips, so a resumed build is
 byte-identical to an uninterrupted one.
+
+A build over a complete store of another job (another manifest, clip length, ...) is built beside
+it, in ``.<name>.rebuild`` in the same parent directory (resumable there the same way), and swapped
+in only when complete: until then the old store stays whole and usable, also after a failed or
+killed rebuild.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -237,16 +243,81 @@ def build_store(
     existing = _finished_store_report(out_dir, job, started)
     if existing is not None:
         return existing
+    build = (manifest_path, records, splits, classes, cfg, job, workers, chunk_size, progress, started)
     # One builder per directory: a second `features` would delete or assemble the first one's chunks.
     with dir_lock(out_dir, "features"):
         remove_stale_temps(out_dir)  # a killed build's half-written split or chunk files
-        return _build_locked(out_dir, manifest_path, records, splits, classes, cfg, job, workers, chunk_size,
-                             progress, started)
+        if (out_dir / "meta.json").is_file():  # a complete store of another job
+            return _rebuild_beside(out_dir, *build)
+        return _build_locked(out_dir, *build)  # new, or an interrupted build: resumes in place
+
+
+def staging_dir(out_dir: Path) -> Path:
+    """Where a rebuild over a complete store is built: beside it (same file system, so the swap is a
+    rename), under a fixed name, so that an interrupted rebuild resumes there."""
+    return out_dir.parent / f".{out_dir.name}.rebuild"
+
+
+def _rebuild_beside(out_dir: Path, manifest_path: Path, records, splits: dict, classes: list, cfg: FeatureConfig,
+                    job: str, workers: int, chunk_size: int, progress: bool, started: float) -> StoreReport:
+    """Rebuild over the complete store at `out_dir` (another manifest or settings) without touching
+    it until the new store is complete: runs trained on it keep working while the rebuild runs, and
+    after a failed or killed rebuild (disk full, kill -9). Called holding `out_dir`'s lock, which
+    every builder of `out_dir` takes, so the staging directory has one writer too."""
+    staging = staging_dir(out_dir)
+    report = _finished_store_report(staging, job, started)  # built, but killed before the swap
+    if report is None:
+        if _partial_job(staging) != job:  # another rebuild's leftovers (their split files too): start clean
+            shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(exist_ok=True)
+        remove_stale_temps(staging)
+        report = _build_locked(staging, manifest_path, records, splits, classes, cfg, job, workers, chunk_size,
+                               progress, started)
+    _swap_in(staging, out_dir)
+    return dataclasses.replace(report, out_dir=out_dir, report_path=out_dir / report.report_path.name)
+
+
+def _partial_job(directory: Path) -> str | None:
+    """The job whose partial work `directory` holds (its .partial/job.json), if any."""
+    try:
+        return read_json(directory / PARTIAL_DIR / "job.json").get("job")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _swap_in(new: Path, out_dir: Path) -> None:
+    """Put the directory `new` in place of `out_dir` and delete the old one. Atomic where the kernel
+    can exchange two paths (Linux renameat2); elsewhere two renames, between which `out_dir` is
+    briefly absent (the old store then waits at `.<name>.old`)."""
+    if _exchange(new, out_dir):
+        shutil.rmtree(new, ignore_errors=True)  # now the old store
+        return
+    old = out_dir.parent / f".{out_dir.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(out_dir, old)
+    os.rename(new, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where that is unavailable
+    (not Linux, an old C library, a file system without it)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _build_locked(out_dir: Path, manifest_path: Path, records, splits: dict, classes: list, cfg: FeatureConfig,
                   job: str, workers: int, chunk_size: int, progress: bool, started: float) -> StoreReport:
-    # Rebuilding over a store of another job: drop its meta.json first, so that while split files
+    # A store of another job here (only in a staging directory left complete by an earlier rebuild:
+    # a complete `out_dir` is rebuilt beside): drop its meta.json first, so that while split files
     # are being replaced the directory never claims to be a complete store.
     if (out_dir / "meta.json").is_file():
         (out_dir / "meta.json").unlink()

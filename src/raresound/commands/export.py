@@ -20,10 +20,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.bundle import load_bundle
+    from raresound.bundle import bundle_lock, load_bundle, lock_dir
     from raresound.export import export_bundle
 
-    bundle = load_bundle(args.bundle)
-    out = export_bundle(bundle, args.format, args.out, bake_normalizer=not args.external_normalizer)
+    # Loaded under the run's lock: a `calibrate` cannot rewrite the thresholds between the load and
+    # the side file, nor a `train` the weights.
+    with bundle_lock(lock_dir(args.bundle), "export"):
+        bundle = load_bundle(args.bundle)
+        out = export_bundle(bundle, args.format, args.out, bake_normalizer=not args.external_normalizer)
     print(f"exported {args.format}: {out} (+ {out.name}.json)")
     return 0

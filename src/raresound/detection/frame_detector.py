@@ -33,7 +33,7 @@ from raresound.detection.framing import FrameStream, FrontEnd, WindowGrid
 from raresound.detection.onepass import OnePassScorer, steps_runner
 from raresound.detection.frame_events import frame_decoder
 from raresound.detection.postprocess import DetectedEvent, MedianFilter, resolve_thresholds, sort_events
-from raresound.errors import DataError
+from raresound.errors import AudioError, DataError
 from raresound.features import low_rate_note
 from raresound.models.factory import frame_scores_from_logits, scores_from_logits
 
@@ -207,9 +207,19 @@ class FrameStreamer:
             self.frame_scores.append(scores)
         return self._engine.push(scores)
 
+    def _check_scored(self, where: str) -> None:
+        """An AudioError for audio shorter than one feature frame (a 1-sample file): it has no step to
+        score, and a batch must skip and list it (its score file would have no rows), not fail at the
+        end after writing the other files' outputs."""
+        if self.n_steps == 0:
+            hop_ms = 1000 * self.grid.frame_hop / self.grid.sample_rate
+            raise AudioError(where, f"{self._frames.n_samples} sample(s) at {self.grid.sample_rate} Hz is shorter "
+                                    f"than one {hop_ms:g}-ms feature frame: nothing to score")
+
     def result(self, filename: str, path: str, events: list[DetectedEvent], seconds: float):
         from raresound.detect import FileDetection
 
+        self._check_scored(path or filename or "audio")
         L = len(self.detector.classes)
         windows = np.concatenate(self.window_scores) if self.window_scores else np.zeros((0, L), np.float32)
         frames = np.concatenate(self.frame_scores) if self.frame_scores else np.zeros((0, L), np.float32)

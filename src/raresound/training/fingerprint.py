@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from raresound.errors import ConfigError, RunMismatchError
+from raresound.errors import ConfigError, DataError, RunMismatchError
 from raresound.io import read_json
 
 ALLOWED_TO_DIFFER = ("training.progress", "training.num_workers", "training.device")
@@ -122,3 +122,51 @@ def check_run(run_dir: str | Path, cfg, store_dir: str | Path) -> None:
         shown = ", ".join(changes[:_SHOWN]) + (f" and {len(changes) - _SHOWN} more" if len(changes) > _SHOWN else "")
         raise RunMismatchError(f"{run_dir} was trained with another config or store ({shown}); train into a "
                                f"new --out (this run's config: {config_path})")
+
+
+def recorded_run(run_dir: str | Path) -> dict:
+    """run.json of a run directory ({} when there is none): what its models were trained on."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        recorded = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(recorded, dict):
+        raise DataError(f"{path}: not a run record (expected a JSON object)")
+    return recorded
+
+
+def check_store_provenance(run_dir: str | Path, store_dir: str | Path, warn=None) -> None:
+    """For the readers of a run's models (evaluate, calibrate, train-frames): a DataError naming the
+    store when the store at the path the run was trained on has been rebuilt since (from another
+    manifest, with another clip length...): its scores would be new numbers under the old name.
+
+    Another store given on purpose (--data elsewhere) is another data set and passes with a note, as
+    does a run made before runs recorded their store's identity (nothing to compare; `warn` gets a line).
+    Reads only."""
+    warn = warn or _warn
+    recorded = recorded_run(run_dir)
+    if not recorded:
+        return
+    stamp = recorded.get("fingerprint") if isinstance(recorded.get("fingerprint"), dict) else {}
+    trained_on = recorded.get("store")
+    same_path = isinstance(trained_on, str) and Path(trained_on).resolve() == Path(store_dir).resolve()
+    if not stamp.get("store"):
+        warn(f"{run_dir}: made before runs recorded their store's identity; cannot check that {store_dir} "
+             "still holds the features it was trained on")
+        return
+    current = store_identity(store_dir)
+    if current == stamp["store"]:
+        return
+    if same_path:
+        raise DataError(f"{store_dir}: rebuilt since {run_dir} was trained on it (store {stamp['store'][:12]} -> "
+                        f"{current[:12]}); rebuild it from the run's manifest and settings, or train again")
+    warn(f"{store_dir} is not the store {run_dir} was trained on ({trained_on}); scoring it as another data set")
+
+
+def _warn(line: str) -> None:
+    from raresound.data.checks import warn
+
+    warn([line])

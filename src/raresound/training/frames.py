@@ -24,13 +24,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from raresound.bundle import load_bundle
-from raresound.errors import ConfigError, DataError
-from raresound.io import check_not_input
+from raresound.bundle import load_bundle, saved_digest
+from raresound.data.checks import warn
+from raresound.errors import ConfigError, DataError, RunMismatchError
+from raresound.io import check_not_input, dir_lock, read_json, write_json
 from raresound.evaluation.eer import eer
 from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.store import FeatureStore
 from raresound.training.data import SplitDataset, loader
+from raresound.training.fingerprint import check_store_provenance, store_identity
 from raresound.training.loop import Stage, Trainer
 
 # Post-processing stored with the frame thresholds as the bundle's defaults for `detect` (measured on
@@ -104,7 +106,10 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
                      progress: bool = True, log=print) -> Path:
     """Train a frame head on top of the bundle at `bundle_dir` and save the result as a new bundle at
     `out_dir` (default: `<bundle_dir>-frames`); its training checkpoints live in `<out_dir>/training`,
-    so an interrupted run resumes. Returns the new bundle's directory.
+    so an interrupted run resumes. Returns the new bundle's directory. The run holds `out_dir`'s
+    lock and records its settings in `<out_dir>/training/settings.json`: a run into the same
+    `out_dir` with another bundle, store or option is refused (`check_frame_settings`), since
+    resuming would keep the first run's weights under the second one's settings.
 
     `finetune_epochs` > 0 adds a second stage that trains everything (backbone, heads) on the frame
     loss plus the clip-level class-weighted BCE at `finetune_lr`: sharper frame scores, but the clip
@@ -118,18 +123,85 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
     bundle = load_bundle(bundle_dir)
     out_dir = Path(out_dir) if out_dir is not None else Path(str(Path(bundle_dir).resolve()) + "-frames")
     check_not_input(out_dir, [bundle_dir, store_dir], "out_dir")
+    try:
+        bundle.model.attach_frame_head(len(bundle.classes), head_input)
+    except ValueError as exc:  # models' ParameterError: no per-step outputs, 'v' without clusters, ...
+        raise DataError(f"{bundle_dir}: {' '.join(str(exc).split())}") from None
+    notes: list[str] = []  # printed once every check has passed: an error stays the only line
+    store = _checked_store(bundle, bundle_dir, store_dir, notes.append)
+    # One writer per output bundle; its settings are checked and recorded under the lock, so a second
+    # run cannot resume (keep) the first one's weights under its own settings.
+    with dir_lock(out_dir, "train-frames"):
+        settings = frame_settings(bundle_dir, store_dir, head_input=head_input, epochs=epochs, lr=lr,
+                                  batch_size=batch_size, patience=patience, seed=seed,
+                                  finetune_epochs=finetune_epochs, finetune_lr=finetune_lr)
+        check_frame_settings(out_dir, settings)
+        warn(notes)
+        write_json(out_dir / SETTINGS, settings)
+        return _fit_and_save(bundle, store, out_dir, settings, progress, log)
+
+
+# Where train-frames records what an output was trained with (beside its checkpoints).
+SETTINGS = Path("training") / "settings.json"
+# Compared by identity, not path: a store or bundle moved elsewhere is the same one.
+_BY_IDENTITY = ("bundle", "store")
+
+
+def frame_settings(bundle_dir: str | Path, store_dir: str | Path, **options) -> dict:
+    """What a train-frames output depends on: the source bundle (its weights' digest), the store (its
+    build job, `fingerprint.store_identity`) and every training option."""
+    return {"bundle": str(Path(bundle_dir).resolve()), "bundle_weights": saved_digest(bundle_dir),
+            "store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir), **options}
+
+
+def check_frame_settings(out_dir: Path, settings: dict) -> None:
+    """A RunMismatchError when `out_dir` holds a train-frames output of other settings (or of
+    unknown ones: made before settings were recorded); pass for a new directory or the same
+    settings (which then resume). Reads only."""
+    path = out_dir / SETTINGS
+    if not path.is_file():
+        if (out_dir / "bundle.json").exists() or (out_dir / "training").exists():
+            raise RunMismatchError(f"{out_dir}: holds a frame bundle or its checkpoints but no record of their "
+                                   f"settings ({path}); train into a new --out")
+        return
+    try:
+        recorded = read_json(path)
+        if not isinstance(recorded, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise RunMismatchError(f"{path}: unreadable ({exc}); train into a new --out") from None
+    changes = [f"{k}: {recorded.get(k)!r} -> {v!r}" for k, v in settings.items()
+               if k not in _BY_IDENTITY and recorded.get(k) != v]
+    if changes:
+        raise RunMismatchError(f"{out_dir} was trained with other settings ({', '.join(changes)}; recorded in "
+                               f"{path}); train into a new --out, or delete it to retrain")
+
+
+def _checked_store(bundle, bundle_dir: str | Path, store_dir: str | Path, note) -> FeatureStore:
+    """The store, after checking it can train this bundle's frame head: its classes and features
+    are the bundle's, it has a val split, and if it is the store the bundle's run was trained on it
+    has not been rebuilt since."""
+    from raresound.scoring import check_features
+
     store = FeatureStore(store_dir)
     if list(store.classes) != list(bundle.classes):
         raise DataError(f"{store_dir}: store classes {store.classes} differ from the bundle's {bundle.classes}")
-    if store.feature_config != bundle.feature_config:
-        raise DataError(f"{store_dir}: the store's feature config differs from the bundle's")
+    check_features(bundle, store, bundle_dir)
     if "val" not in store.splits:
         raise DataError(f"{store_dir}: no 'val' split (frame thresholds and early stopping need one)")
+    run_dir = Path(bundle_dir).resolve().parent.parent  # RUN/models/<name>
+    if (run_dir / "run.json").is_file():
+        check_store_provenance(run_dir, store_dir, warn=note)
+    return store
+
+
+def _fit_and_save(bundle, store: FeatureStore, out_dir: Path, settings: dict, progress: bool, log) -> Path:
+    """Train the frame head (and the fine-tuning stage) on `store` and save the bundle at `out_dir`."""
+    head_input, epochs, lr, batch_size, patience, seed, finetune_epochs, finetune_lr = (
+        settings[k] for k in ("head_input", "epochs", "lr", "batch_size", "patience", "seed", "finetune_epochs",
+                              "finetune_lr"))
+    store_dir = store.out_dir
     model = bundle.model
-    try:
-        model.attach_frame_head(len(bundle.classes), head_input)
-    except ValueError as exc:  # models' ParameterError: no per-step outputs, 'v' without clusters, ...
-        raise DataError(f"{bundle_dir}: {' '.join(str(exc).split())}") from None
     train_split, val_split = store.split("train"), store.split("val")
     train = SplitDataset(train_split, bundle.normalizer)
     val = SplitDataset(val_split, bundle.normalizer)
@@ -176,11 +248,14 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
         + "; thresholds (best val frame F1): " + ", ".join(f"{c} {thresholds[c]:.3f} (F1 {100 * val_f1[c]:.1f}%)"
                                                           for c in bundle.classes))
     bundle.spec = dataclasses.replace(bundle.spec, frame_head_input=head_input)
-    bundle.info = {**bundle.info, "frame_thresholds": thresholds,
+    # the source bundle's exports are files of its weights, not of this bundle's
+    info = {k: v for k, v in bundle.info.items() if k != "exports"}
+    bundle.info = {**info, "frame_thresholds": thresholds,
                    "frames": {"head_input": head_input, "step_seconds": step_seconds, "val_frame_eer": val_eers,
                               "val_frame_f1": val_f1, "median": DEFAULT_MEDIAN_SECONDS, "min_gap": DEFAULT_MIN_GAP,
                               "finetuned_epochs": trainer.results["frames-finetune"].epochs if finetune_epochs else 0,
-                              "store": str(Path(store_dir).resolve()), "from_bundle": str(Path(bundle_dir).resolve()),
+                              "store": str(Path(store_dir).resolve()), "from_bundle": settings["bundle"],
+                              "settings": settings,
                               "stage": dataclasses.asdict(trainer.results["frames"])}}
     bundle.save(out_dir)
     return out_dir
