@@ -67,9 +67,10 @@ def test_use_a_trained_detector_block_runs_on_a_demo_like_run(tmp_path, monkeypa
     out = captured.out
     bundle = Path("runs/demo/runs/baseline/models/baseline")
     assert (bundle / "model.onnx").stat().st_size > 0 and (bundle / "model.onnx.json").exists()
-    reference = read_event_list("runs/demo/long.tsv")  # the labelled clips' spans, 2-s clips end to end
-    assert len(reference) == 4 and all(e.onset % 2.0 == 0.5 and abs(e.offset - e.onset - 0.7) < 1e-9 for e in reference)
-    assert "stream ended: 12.0 s of audio" in captured.err  # the whole file went through --stream
+    reference = read_event_list("runs/demo/long.tsv")  # the labelled clips' spans: 2-s clips, 0.25-s crossfades
+    assert len(reference) == 4 and all(abs((e.onset - 0.5) / 1.75 - round((e.onset - 0.5) / 1.75)) < 1e-6
+                                       and abs(e.offset - e.onset - 0.7) < 1e-6 for e in reference)
+    assert "stream ended: 10.8 s of audio" in captured.err  # the whole file (6 x 2 s - 5 x 0.25 s) went through --stream
     assert "event-based (onset collar 0.5 s)" in out and "Nref 4" in out
 
 
