@@ -52,13 +52,8 @@ def run(args) -> int:
     from raresound.training.sed import parse_sed_override
     from raresound.training.threads import apply_threads
 
-    from pathlib import Path
-
-    from raresound.errors import ConfigError
-
-    if args.config != "none" and not Path(args.config).is_file():
-        raise ConfigError(args.config, "train-sed config not found (run from the repository root, or pass --config)")
-    config = read_yaml(args.config) if args.config != "none" else {}
+    config = {} if args.config == "none" else read_yaml(
+        args.config, "train-sed config not found (run from the repository root, or pass --config)")
     per_class = args.per_class
     if args.quick:  # the CI sizes replace the config's schedule; --set still overrides them
         per_class, config = quick_settings(per_class, config or {})

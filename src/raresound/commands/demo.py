@@ -109,10 +109,8 @@ def run(args) -> int:
         from raresound.training.config import read_yaml
         from raresound.training.sed import sed_config
 
-        if not Path(args.sed_config).exists():
-            raise ConfigError(args.sed_config, "train-sed config not found (run from the repository root, "
-                                               "or pass --sed-config)")
-        sed = sed_config(read_yaml(args.sed_config))
+        sed = sed_config(read_yaml(args.sed_config, "train-sed config not found (run from the repository root, "
+                                                    "or pass --sed-config)"))
     started = time.perf_counter()
 
     def step(msg: str) -> None:

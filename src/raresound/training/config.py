@@ -194,13 +194,14 @@ def config_from_dict(data: dict | None) -> RecipeConfig:
     return cfg
 
 
-def read_yaml(path: str | Path) -> Any:
-    """YAML file -> data, with one-line ConfigErrors naming the file."""
+def read_yaml(path: str | Path, missing: str = "config file not found") -> Any:
+    """YAML file -> data, with one-line ConfigErrors naming the file (`missing`: the message for a
+    file that is not there, e.g. which flag to pass instead)."""
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(str(path), "config file not found") from None
+        raise ConfigError(str(path), missing) from None
     except IsADirectoryError:
         raise ConfigError(str(path), "is a directory, not a YAML config file") from None
     except UnicodeDecodeError:
