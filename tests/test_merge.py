@@ -182,3 +182,9 @@ def test_real_data_merge_keeps_every_recording_in_one_split(tmp_path, capsys):
     dog_sources = {r.source_id for r in records if r.labels == ("dog",)}
     assert len(dog_sources) == 26 + 119 - 5
     capsys.readouterr()
+
+
+def test_merge_has_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["data", "merge", "--help"])
+    assert info.value.code == 0 and "freesound-<id>" in capsys.readouterr().out
