@@ -1,4 +1,4 @@
-"""`raresound data synth|mix|import|ratio|join`: build, import and rebalance data sets (manifests)."""
+"""`raresound data synth|mix|import|merge|ratio|join`: build, import, merge and rebalance data sets (manifests)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def register(sub) -> None:
     _register_synth(data_sub)
     _register_mix(data_sub)
     _register_import(data_sub)
+    _register_merge(data_sub)
     _register_ratio(data_sub)
     _register_join(data_sub)
 
@@ -87,6 +88,42 @@ def _register_import(sub) -> None:
     p.add_argument("--source-regex", help="folder: regex whose group 1 of the file stem is the source recording")
     p.add_argument("--default-split", default="train", help="dcase2017: split of lists named without a set")
     p.set_defaults(func=run_import)
+
+
+def _register_merge(sub) -> None:
+    p = sub.add_parser("merge", help="merge imported manifests into one data set, re-split by recording",
+                       description="Unifies labels (dog_bark -> dog, gun_shot -> gunshot, crying_baby -> baby, then "
+                                   "--label-map), keeps one row per clip listed by several manifests, gives "
+                                   "ESC-50 src_file and UrbanSound8K fsID (both Freesound ids) one id "
+                                   "freesound-<id>, and assigns train/val/test again by source recording, per "
+                                   "class: no recording is in two splits, whichever data set or root it came from.")
+    p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifests written by `data import`")
+    p.add_argument("--out", required=True, help="merged manifest to write")
+    p.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.2, 0.1), metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label-map", help="LABEL=NEW pairs applied after the built-in unification, e.g. glass=glass_breaking")
+    p.add_argument("--exclude", help="comma-separated labels whose clips are left out (after unification), e.g. glass")
+    p.set_defaults(func=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from raresound.data.checks import check_records, warn
+    from raresound.data.manifest import SPLITS, class_names, write_manifest
+    from raresound.data.merge import merge_manifests
+    from raresound.data.ratio import parse_classes
+    from raresound.data.sources import parse_label_map
+    from raresound.data.summary import format_sources, format_summary
+
+    exclude = parse_classes(args.exclude, "--exclude") if args.exclude else []
+    records = merge_manifests(args.manifests, parse_label_map(args.label_map, {}), exclude,
+                              args.fractions, args.seed)
+    # Only warnings: a merged set short of a class in a split is still worth writing and inspecting.
+    warn(check_records(records, class_names(records), warn_only=SPLITS, where=args.out))
+    write_manifest(records, args.out)
+    print(format_summary(records))
+    print(format_sources(records))
+    print(f"written: {args.out} ({len(records)} clips from {len(args.manifests)} manifests)")
+    return 0
 
 
 def _register_ratio(sub) -> None:

@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from raresound.data.manifest import SPLITS, ClipRecord, read_manifest, write_manifest
+from raresound.data.merge import freesound_source
 from raresound.data.mixtures import EVENT_SPANS, mix_dataset, write_clip
 from raresound.data.ratio import BACKGROUND, split_by_source, stable_seed
 from raresound.errors import ConfigError, DataError
@@ -345,14 +346,6 @@ def _synth_sources(out: Path, settings: dict, workers: int):
 
 # ---------------------------------------------------------------------------------------------
 # esc50: ESC-50 + UrbanSound8K events over ESC-50 backgrounds
-
-
-def freesound_source(source_id: str) -> str:
-    """`esc50-<src_file>` / `us8k-<fsID>` -> `freesound-<id>`: both are Freesound ids."""
-    for prefix in ("esc50-", "us8k-"):
-        if source_id.startswith(prefix):
-            return "freesound-" + source_id[len(prefix):]
-    return source_id
 
 
 def esc50_records(data_root: str | Path) -> tuple[list[ClipRecord], list[tuple[str, str]]]:

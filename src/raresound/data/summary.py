@@ -1,6 +1,7 @@
 """Summary of a manifest: clips per class and split, hours, sources, and each split's class ratio
 with its class names (`ratio train: dog=6 baby=1 gunshot=2 background=16`); printed by
-`raresound info` and `raresound data`."""
+`raresound info` and `raresound data`. `format_sources` adds the source recordings per class and
+split (`raresound info`, `raresound data merge`)."""
 
 from __future__ import annotations
 
@@ -62,10 +63,37 @@ def format_summary(records: Sequence, classes: Sequence[str] | None = None) -> s
         n_sources = len({r.source_id for r in records})
         rows.append(["all", *map(str, total), f"{hours:.2f}", str(n_sources)])
         ratios.append(("all", _ratio(dict(zip(s["classes"], total[:-1])))))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
-    lines = [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]
-    lines += [f"ratio {f'{split}:'.ljust(widths[0] + 1)} {ratio}" for split, ratio in ratios]
+    lines = _table(header, rows)
+    width = max(len(row[0]) for row in [header, *rows])
+    lines += [f"ratio {f'{split}:'.ljust(width + 1)} {ratio}" for split, ratio in ratios]
     if not records:
         lines.append("(empty manifest)")
     return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Aligned text lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    return [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]
+
+
+def sources_per_class(records: Sequence, classes: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+    """{split: {class: distinct source_ids, ..., "all": distinct source_ids of the split}}, plus an
+    "all" split over the whole manifest. A recording with clips of two classes counts in both:
+    what limits learning a class is how many recordings of it there are, not how many clips."""
+    classes = class_order(records, classes)
+    ids: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for r in records:
+        for split in (r.split, "all"):
+            for label in (*(r.labels or ("background",)), "all"):
+                ids[split][label].add(r.source_id)
+    order = sorted((s for s in ids if s != "all"), key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 9, s))
+    return {split: {c: len(ids[split][c]) for c in [*classes, "all"]} for split in [*order, "all"] if split in ids}
+
+
+def format_sources(records: Sequence, classes: Sequence[str] | None = None) -> str:
+    """The table of `sources_per_class`: source recordings per class (columns) and split (rows)."""
+    counts = sources_per_class(records, classes)
+    header = ["sources", *class_order(records, classes), "all"]
+    return "\n".join(_table(header, [[split, *map(str, row.values())] for split, row in counts.items()]))
