@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,7 +400,9 @@ def outside(tmp_path: Path) -> dict:
     directory above it (where `../../../../x` from a case's output lands) and the working directory.
     (/tmp itself is shared with other processes; temporary files go to the case's own .tmp.)"""
     base = tmp_path.parent
-    return {"tree": snapshot(base, skip=tmp_path), "above": sorted(os.listdir(base.parent)),
+    # Above: not the sibling pytest-N sessions, which concurrent pytest runs create and prune.
+    above = sorted(n for n in os.listdir(base.parent) if not re.fullmatch(r"pytest-(\d+|current)", n))
+    return {"tree": snapshot(base, skip=tmp_path), "above": above,
             "cwd": sorted(os.listdir(Path.cwd()))}
 
 
