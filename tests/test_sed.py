@@ -120,3 +120,16 @@ def test_augmentation_from_the_config_trains(tmp_path):
     assert load_bundle(bundle).info["frames"]["config"]["augment"]["time_mask"]["max_width"] == 10
     with pytest.raises(ConfigError, match="augment"):
         train_sed(store, tmp_path / "bad", {**cfg, "augment": {"wobble": {}}}, progress=False, log=lambda *_: None)
+
+
+def test_a_rerun_resumes_under_the_same_settings_and_is_refused_under_others(sed_bundle):
+    from raresound.errors import RunMismatchError
+
+    store, bundle_dir = sed_bundle
+    run = bundle_dir.parent
+    weights = (bundle_dir / "model.safetensors").read_bytes() if (bundle_dir / "model.safetensors").exists() else None
+    assert train_sed(store, run, SMALL, progress=False, log=lambda *_: None) == bundle_dir  # finished: kept
+    with pytest.raises(RunMismatchError, match=r"pos_balance.*0\.0 -> 0\.5"):
+        train_sed(store, run, {**SMALL, "pos_balance": 0.5}, progress=False, log=lambda *_: None)
+    if weights is not None:
+        assert (bundle_dir / "model.safetensors").read_bytes() == weights

@@ -26,14 +26,15 @@ import torch
 
 from raresound.bundle import load_bundle, saved_digest
 from raresound.data.checks import warn
-from raresound.errors import ConfigError, DataError, RunMismatchError
-from raresound.io import check_not_input, dir_lock, read_json, write_json
+from raresound.errors import ConfigError, DataError
+from raresound.io import check_not_input, dir_lock
 from raresound.evaluation.eer import eer
 from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.store import FeatureStore
 from raresound.training.data import SplitDataset, loader
 from raresound.training.fingerprint import check_store_provenance, store_identity
 from raresound.training.loop import Stage, Trainer
+from raresound.training.settings import check_settings, record_settings
 
 # Post-processing stored with the frame thresholds as the bundle's defaults for `detect` (measured on
 # the demo data, docs/frames.md): a 0.2-s median filter removes one-step blips, merging across
@@ -108,7 +109,7 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
     `out_dir` (default: `<bundle_dir>-frames`); its training checkpoints live in `<out_dir>/training`,
     so an interrupted run resumes. Returns the new bundle's directory. The run holds `out_dir`'s
     lock and records its settings in `<out_dir>/training/settings.json`: a run into the same
-    `out_dir` with another bundle, store or option is refused (`check_frame_settings`), since
+    `out_dir` with another bundle, store or option is refused (`training.settings`), since
     resuming would keep the first run's weights under the second one's settings.
 
     `finetune_epochs` > 0 adds a second stage that trains everything (backbone, heads) on the frame
@@ -135,16 +136,10 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
         settings = frame_settings(bundle_dir, store_dir, head_input=head_input, epochs=epochs, lr=lr,
                                   batch_size=batch_size, patience=patience, seed=seed,
                                   finetune_epochs=finetune_epochs, finetune_lr=finetune_lr)
-        check_frame_settings(out_dir, settings)
+        check_settings(out_dir, settings)
         warn(notes)
-        write_json(out_dir / SETTINGS, settings)
+        record_settings(out_dir, settings)
         return _fit_and_save(bundle, store, out_dir, settings, progress, log)
-
-
-# Where train-frames records what an output was trained with (beside its checkpoints).
-SETTINGS = Path("training") / "settings.json"
-# Compared by identity, not path: a store or bundle moved elsewhere is the same one.
-_BY_IDENTITY = ("bundle", "store")
 
 
 def frame_settings(bundle_dir: str | Path, store_dir: str | Path, **options) -> dict:
@@ -152,29 +147,6 @@ def frame_settings(bundle_dir: str | Path, store_dir: str | Path, **options) -> 
     build job, `fingerprint.store_identity`) and every training option."""
     return {"bundle": str(Path(bundle_dir).resolve()), "bundle_weights": saved_digest(bundle_dir),
             "store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir), **options}
-
-
-def check_frame_settings(out_dir: Path, settings: dict) -> None:
-    """A RunMismatchError when `out_dir` holds a train-frames output of other settings (or of
-    unknown ones: made before settings were recorded); pass for a new directory or the same
-    settings (which then resume). Reads only."""
-    path = out_dir / SETTINGS
-    if not path.is_file():
-        if (out_dir / "bundle.json").exists() or (out_dir / "training").exists():
-            raise RunMismatchError(f"{out_dir}: holds a frame bundle or its checkpoints but no record of their "
-                                   f"settings ({path}); train into a new --out")
-        return
-    try:
-        recorded = read_json(path)
-        if not isinstance(recorded, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        raise RunMismatchError(f"{path}: unreadable ({exc}); train into a new --out") from None
-    changes = [f"{k}: {recorded.get(k)!r} -> {v!r}" for k, v in settings.items()
-               if k not in _BY_IDENTITY and recorded.get(k) != v]
-    if changes:
-        raise RunMismatchError(f"{out_dir} was trained with other settings ({', '.join(changes)}; recorded in "
-                               f"{path}); train into a new --out, or delete it to retrain")
 
 
 def _checked_store(bundle, bundle_dir: str | Path, store_dir: str | Path, note) -> FeatureStore:

@@ -37,10 +37,13 @@ import torch.nn.functional as F
 
 from raresound.config_schema import build
 from raresound.errors import ConfigError, DataError
+from raresound.io import dir_lock, json_safe
 from raresound.models.factory import ModelSpec, build_model
 from raresound.training.data import SplitDataset, load_training_data, loader
 from raresound.training.frames import frame_scores, frame_targets
+from raresound.training.fingerprint import store_identity
 from raresound.training.loop import Stage, Trainer
+from raresound.training.settings import check_settings, record_settings
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -181,10 +184,8 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
               progress: bool = True, log=print) -> Path:
     """Train a frame-level detector on the store's strong labels into `out_dir` (checkpoints in
     `out_dir/training`, so an interrupted run resumes) and save the bundle at `out_dir/model`.
-    Returns the bundle directory."""
-    from raresound.bundle import Bundle
-    from raresound.detection.tuning import postprocessing_info, tune_postprocessing
-
+    Returns the bundle directory. A re-run into `out_dir` with another store or config is refused
+    (`training.settings`): resuming would keep the first run's weights."""
     cfg = config if isinstance(config, SEDConfig) else sed_config(config)
     cfg.check()
     data = load_training_data(store_dir, seed=cfg.seed)
@@ -226,23 +227,52 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
     if pos_weight is not None:
         log("positive steps weigh " + ", ".join(f"{c} {w:.1f}" for c, w in zip(classes, pos_weight.tolist())))
     out_dir = Path(out_dir)
-    trainer = Trainer(model, out_dir / "training", seed=cfg.seed, progress=progress)
-    trainer.fit(Stage(name="sed", parameters=lambda m: list(m.parameters()),
+    with dir_lock(out_dir, "train-sed"):  # one writer; its settings checked and recorded under the lock
+        settings = {"store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir),
+                    **_dotted(json_safe(dataclasses.asdict(cfg)))}
+        check_settings(out_dir, settings, markers=("model", "training"))
+        record_settings(out_dir, settings)
+        stage = Stage(name="sed", parameters=lambda m: list(m.parameters()),
                       objective=_objective(torch.from_numpy(y_train), step, crop_steps, cfg.clip_weight, augment,
-                                          pos_weight),
+                                           pos_weight),
                       val_objective=_objective(torch.from_numpy(y_val), step, None, cfg.clip_weight,
                                                pos_weight=pos_weight),
                       train_loader=loader(data.train, cfg.batch_size, True, cfg.seed),
                       val_loader=loader(data.val, cfg.batch_size, False, cfg.seed),
                       max_epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr,
-                      lr_factor=lr_factor(cfg.lr_schedule, cfg.epochs), grad_clip=cfg.grad_clip))
+                      lr_factor=lr_factor(cfg.lr_schedule, cfg.epochs), grad_clip=cfg.grad_clip)
+        return _fit_and_save(model, spec, data, cfg, stage, store_dir, out_dir, step_seconds, progress, log)
+
+
+def _dotted(config: dict, prefix: str = "") -> dict:
+    """{"model": {"kwargs": {"hidden_size": 32}}} -> {"model.kwargs.hidden_size": 32}: a refusal then
+    names the fields that changed, not two whole configs."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _fit_and_save(model, spec, data, cfg: SEDConfig, stage: Stage, store_dir, out_dir: Path, step_seconds: float,
+                  progress: bool, log) -> Path:
+    """Train `model` end to end (`stage`), tune the post-processing on validation events, save the bundle."""
+    from raresound.bundle import Bundle
+    from raresound.detection.tuning import postprocessing_info, tune_postprocessing
+
+    classes, fc = data.classes, data.store.feature_config
+    n_frames = int(data.train.features.shape[1])
+    trainer = Trainer(model, out_dir / "training", seed=cfg.seed, progress=progress)
+    trainer.fit(stage)
     info = {"frames": {"trained": "end to end (train-sed)", "step_seconds": step_seconds,
                        "config": dataclasses.asdict(cfg), "stage": dataclasses.asdict(trainer.results["sed"]),
                        "store": str(Path(store_dir).resolve())}}
     thresholds = {c: 0.5 for c in classes}
     if cfg.tune:
         scores = frame_scores(model, data.val, cfg.batch_size)
-        refs = clip_references(val_records, classes)
+        refs = clip_references(_records(data.store, "val", data.val), classes)
         durations = [n_frames * fc.hop_length / fc.sample_rate] * len(refs)
         tuned = tune_postprocessing(list(scores), refs, durations, classes, step_seconds)
         thresholds = {c: p.threshold for c, p in tuned.items()}
