@@ -32,9 +32,9 @@ from raresound.evaluation.eer import eer
 from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.store import FeatureStore
 from raresound.training.data import SplitDataset, loader
-from raresound.training.fingerprint import check_store_provenance, store_identity
+from raresound.training.fingerprint import check_store_provenance
 from raresound.training.loop import Stage, Trainer
-from raresound.training.settings import check_settings, record_settings
+from raresound.training.settings import check_settings, record_settings, store_settings
 
 # Post-processing stored with the frame thresholds as the bundle's defaults for `detect` (measured on
 # the demo data, docs/frames.md): a 0.2-s median filter removes one-step blips, merging across
@@ -146,7 +146,7 @@ def frame_settings(bundle_dir: str | Path, store_dir: str | Path, **options) -> 
     """What a train-frames output depends on: the source bundle (its weights' digest), the store (its
     build job, `fingerprint.store_identity`) and every training option."""
     return {"bundle": str(Path(bundle_dir).resolve()), "bundle_weights": saved_digest(bundle_dir),
-            "store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir), **options}
+            **store_settings(store_dir), **options}
 
 
 def _checked_store(bundle, bundle_dir: str | Path, store_dir: str | Path, note) -> FeatureStore:

@@ -41,9 +41,9 @@ from raresound.io import dir_lock, json_safe
 from raresound.models.factory import ModelSpec, build_model
 from raresound.training.data import SplitDataset, load_training_data, loader
 from raresound.training.frames import frame_scores, frame_targets
-from raresound.training.fingerprint import store_identity
+from raresound.training.fingerprint import flatten
 from raresound.training.loop import Stage, Trainer
-from raresound.training.settings import check_settings, record_settings
+from raresound.training.settings import check_settings, record_settings, store_settings
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -228,8 +228,7 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
         log("positive steps weigh " + ", ".join(f"{c} {w:.1f}" for c, w in zip(classes, pos_weight.tolist())))
     out_dir = Path(out_dir)
     with dir_lock(out_dir, "train-sed"):  # one writer; its settings checked and recorded under the lock
-        settings = {"store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir),
-                    **_dotted(json_safe(dataclasses.asdict(cfg)))}
+        settings = {**store_settings(store_dir), **flatten(json_safe(dataclasses.asdict(cfg)))}
         check_settings(out_dir, settings, markers=("model", "training"))
         record_settings(out_dir, settings)
         stage = Stage(name="sed", parameters=lambda m: list(m.parameters()),
@@ -242,18 +241,6 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
                       max_epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr,
                       lr_factor=lr_factor(cfg.lr_schedule, cfg.epochs), grad_clip=cfg.grad_clip)
         return _fit_and_save(model, spec, data, cfg, stage, store_dir, out_dir, step_seconds, progress, log)
-
-
-def _dotted(config: dict, prefix: str = "") -> dict:
-    """{"model": {"kwargs": {"hidden_size": 32}}} -> {"model.kwargs.hidden_size": 32}: a refusal then
-    names the fields that changed, not two whole configs."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            out.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _fit_and_save(model, spec, data, cfg: SEDConfig, stage: Stage, store_dir, out_dir: Path, step_seconds: float,

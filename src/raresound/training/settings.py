@@ -31,11 +31,19 @@ def check_settings(out_dir: Path, settings: dict, markers: tuple[str, ...] = ("b
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         raise RunMismatchError(f"{path}: unreadable ({exc}); train into a new --out") from None
-    changes = [f"{k}: {recorded.get(k)!r} -> {v!r}" for k, v in settings.items()
-               if k not in BY_IDENTITY and recorded.get(k) != v]
+    # Over both records' keys: a field the new settings no longer have (a nested option removed) is a change too.
+    keys = [k for k in dict.fromkeys([*settings, *recorded]) if k not in BY_IDENTITY]
+    changes = [f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in keys if recorded.get(k) != settings.get(k)]
     if changes:
         raise RunMismatchError(f"{out_dir} was trained with other settings ({', '.join(changes)}; recorded in "
                                f"{path}); train into a new --out, or delete it to retrain")
+
+
+def store_settings(store_dir: str | Path) -> dict:
+    """The store part of a settings record: its path (for the reader) and its build identity (compared)."""
+    from raresound.training.fingerprint import store_identity
+
+    return {"store": str(Path(store_dir).resolve()), "store_identity": store_identity(store_dir)}
 
 
 def record_settings(out_dir: Path, settings: dict) -> None:
