@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from raresound.bundle import BUNDLE_JSON, Bundle, bundle_lock
+from raresound.bundle import BUNDLE_JSON, Bundle, bundle_lock, run_of
 from raresound.errors import ConfigError, DataError
 from raresound.evaluation.eer import eer_threshold
 from raresound.export import sync_exports
@@ -155,8 +155,7 @@ def find_bundles(path: str | Path, model: str | None = None) -> tuple[dict[str, 
     if (path / BUNDLE_JSON).is_file():
         if model is not None and model != path.name:
             raise ConfigError("--model", f"{path} is the bundle {path.name!r}, not {model!r}")
-        run = path.parent.parent
-        return {path.name: path}, run if (run / "run.json").is_file() else None
+        return {path.name: path}, run_of(path)
     models = path / "models"
     found = {p.name: p for p in sorted(models.glob("*")) if (p / BUNDLE_JSON).is_file()} if models.is_dir() else {}
     if not found:

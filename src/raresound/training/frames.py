@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from raresound.bundle import load_bundle, saved_digest
+from raresound.bundle import load_bundle, run_of, saved_digest
 from raresound.data.checks import warn
 from raresound.errors import ConfigError, DataError
 from raresound.io import check_not_input, dir_lock
@@ -161,8 +161,8 @@ def _checked_store(bundle, bundle_dir: str | Path, store_dir: str | Path, note) 
     check_features(bundle, store, bundle_dir)
     if "val" not in store.splits:
         raise DataError(f"{store_dir}: no 'val' split (frame thresholds and early stopping need one)")
-    run_dir = Path(bundle_dir).resolve().parent.parent  # RUN/models/<name>
-    if (run_dir / "run.json").is_file():
+    run_dir = run_of(bundle_dir)
+    if run_dir is not None:
         check_store_provenance(run_dir, store_dir, warn=note)
     return store
 
