@@ -276,3 +276,42 @@ def test_dcase2017_without_recipes_splits_val_by_mixture_with_a_note(tmp_path):
     assert any("not source-disjoint" in n for n in data.notes)
     counts = Counter(r.split for r in read_manifest(data.manifest))
     assert counts["test"] == 3 * 4 and counts["train"] + counts["val"] == 3 * 4 and counts["val"] >= 3
+
+
+def test_train_sources_subsets_train_only_and_keeps_val_and_test_bit_identical(synth, tmp_path):
+    half = build_protocol("synth", tmp_path / "half", train_sources=0.5, **TINY)
+    assert half.settings["train_sources"] == 0.5 and "train_sources" not in synth.settings  # old caches still hit
+    for cls in synth.classes:
+        n = synth.sources["train"][cls]
+        assert half.sources["train"][cls] == max(1, -(-n // 2)) < n or n == 1
+        for split in ("val", "test"):
+            assert half.sources[split][cls] == synth.sources[split][cls]
+    for split in ("val", "test"):  # the same mixtures, byte for byte: the curve's points share one test set
+        for cls in synth.classes:
+            ours = [Path(p).read_bytes() for p in half.sets[split][cls]]
+            assert ours == [Path(p).read_bytes() for p in synth.sets[split][cls]]
+    _assert_source_disjoint(half)
+    assert any("train_sources 0.5" in n for n in half.notes)
+    with pytest.raises(ConfigError, match="train_sources"):
+        build_protocol("synth", tmp_path / "bad", train_sources=0.0, **TINY)
+    with pytest.raises(ConfigError, match="train_sources"):
+        build_protocol("synth", tmp_path / "bad", train_sources=1.5, **TINY)
+
+
+def test_train_subset_is_nested_and_per_class():
+    from raresound.data.manifest import ClipRecord
+    from raresound.data.protocol import train_subset
+
+    events = [ClipRecord(f"/{c}/{i}_{k}.wav", (c,), "train", f"{c}-{i}") for c in ("dog", "baby")
+              for i in range(10) for k in range(2)] + [ClipRecord("/t.wav", ("dog",), "test", "dog-t")]
+
+    def kept(fraction):
+        return {r.source_id for r in train_subset(events, fraction, seed=3) if r.split == "train"}
+
+    quarter, half, full = kept(0.25), kept(0.5), kept(1.0)
+    assert quarter < half < full and len(full) == 20
+    assert sum(s.startswith("dog") for s in half) == sum(s.startswith("baby") for s in half) == 5
+    assert sum(s.startswith("dog") for s in kept(0.01)) == 1  # never a class without train sources
+    assert any(r.source_id == "dog-t" for r in train_subset(events, 0.25, seed=3))  # test untouched
+    recs = train_subset(events, 0.5, seed=3)
+    assert all(sum(r.source_id == s for r in recs) == 2 for s in half)  # every clip of a kept recording

@@ -36,6 +36,9 @@ def register(sub) -> None:
     e.add_argument("--event-span", default="active", choices=("active", "single"),
                    help="what an event clip contributes (synth, esc50): active = first to last sound; single = "
                         "its loudest occurrence (one bark of a barking clip), so onset/offset bound one sound")
+    e.add_argument("--train-sources", type=float, default=1.0, metavar="FRACTION",
+                   help="share of each class's training event recordings to mix into train (synth, esc50): "
+                        "a point of the learning curve over sources; val and test stay the same (default 1)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--data-root", default="../shared/data", help="folder holding esc50-subset/, esc50-more/, "
                                                                  "urbansound8k-subset/ (--data esc50)")
@@ -61,5 +64,5 @@ def run(args) -> int:
     print(apply_threads(args.threads))
     event_benchmark(args.data, args.out, per_class=500 if per_class is None else per_class, config=config, seed=args.seed,
                     data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
-                    event_span=args.event_span, progress=args.progress)
+                    event_span=args.event_span, train_sources=args.train_sources, progress=args.progress)
     return 0

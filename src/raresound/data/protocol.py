@@ -128,7 +128,8 @@ class ProtocolData:
 def build_protocol(source: str, out_dir, *, per_class: int = 500, clip_seconds: float = 30.0,
                    presence: float = 0.5, ebr_db=(-6.0, 0.0, 6.0), val_fraction: float = 0.2,
                    seed: int = 0, data_root="../shared/data", dcase_root=None, workers: int = 1,
-                   event_span: str = "active", test_fraction: float = DEFAULT_TEST_FRACTION) -> ProtocolData:
+                   event_span: str = "active", test_fraction: float = DEFAULT_TEST_FRACTION,
+                   train_sources: float = 1.0) -> ProtocolData:
     """Build (or return the cached) DCASE 2017 Task 2 protocol data under out_dir (module doc).
 
     per_class: mixtures in each class's devtrain set and in its devtest set; devtrain's are shared
@@ -136,9 +137,11 @@ def build_protocol(source: str, out_dir, *, per_class: int = 500, clip_seconds: 
     event. ebr_db: the EBRs (dB) each event mixture draws one of. test_fraction: the share of
     source recordings that go to devtest (synth, esc50). workers: processes for rendering and
     mixing (the output does not depend on it). event_span: "active" or "single" (mix_dataset).
+    train_sources: the share of each class's train event recordings that are mixed into train (a
+    learning curve over sources: nested subsets, val and test unchanged; synth, esc50).
     Events longer than the clip are skipped and reported (protocol.json "skipped")."""
     settings = _settings(source, per_class, clip_seconds, presence, ebr_db, val_fraction, seed,
-                         data_root, dcase_root, event_span, test_fraction)
+                         data_root, dcase_root, event_span, test_fraction, train_sources)
     out = Path(os.path.abspath(out_dir))
     cached = _cached(out, settings)
     if cached is not None:
@@ -153,6 +156,7 @@ def build_protocol(source: str, out_dir, *, per_class: int = 500, clip_seconds: 
         else:
             events, backgrounds, skipped, classes = (_synth_sources(out, settings, workers) if source == "synth"
                                                      else _esc50_sources(settings))
+            events = train_subset(events, settings.get("train_sources", 1.0), settings["seed"])
             data = _mix_protocol(out, settings, classes, events, backgrounds, skipped, workers)
         (out / PARTIAL_FILE).unlink(missing_ok=True)
         return data
@@ -163,7 +167,7 @@ def build_protocol(source: str, out_dir, *, per_class: int = 500, clip_seconds: 
 
 
 def _settings(source, per_class, clip_seconds, presence, ebr_db, val_fraction, seed, data_root,
-              dcase_root, event_span, test_fraction) -> dict:
+              dcase_root, event_span, test_fraction, train_sources=1.0) -> dict:
     if source not in PROTOCOL_SOURCES:
         raise ConfigError("source", f"{source!r} is not one of {', '.join(PROTOCOL_SOURCES)}")
     if not isinstance(per_class, (int, np.integer)) or isinstance(per_class, bool) or per_class < 1:
@@ -183,15 +187,38 @@ def _settings(source, per_class, clip_seconds, presence, ebr_db, val_fraction, s
         raise ConfigError("test_fraction", f"must be a fraction in (0, 1), got {test_fraction!r}")
     if event_span not in EVENT_SPANS:
         raise ConfigError("event_span", f"{event_span!r} is not one of {EVENT_SPANS}")
+    if not (isinstance(train_sources, (int, float)) and not isinstance(train_sources, bool)
+            and 0.0 < train_sources <= 1.0):
+        raise ConfigError("train_sources", f"must be a fraction in (0, 1], got {train_sources!r}")
+    if source == "dcase2017" and train_sources != 1.0:
+        raise ConfigError("train_sources", "the dcase2017 source mixes nothing; subsetting its sources is not "
+                                           "supported (use synth or esc50)")
     if source == "dcase2017" and dcase_root is None:
         raise ConfigError("dcase_root", "the dcase2017 source needs the TUT Rare Sound Events 2017 development "
                                         "set folder (dcase_root)")
-    return {"format": FORMAT_VERSION, "source": source, "per_class": int(per_class),
-            "clip_seconds": float(clip_seconds), "presence": float(presence), "ebr_db": ebrs,
-            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction), "seed": int(seed),
-            "event_span": event_span, "sample_rate": SAMPLE_RATE,
-            "data_root": os.path.abspath(data_root) if source == "esc50" else None,
-            "dcase_root": os.path.abspath(dcase_root) if source == "dcase2017" else None}
+    settings = {"format": FORMAT_VERSION, "source": source, "per_class": int(per_class),
+                "clip_seconds": float(clip_seconds), "presence": float(presence), "ebr_db": ebrs,
+                "val_fraction": float(val_fraction), "test_fraction": float(test_fraction), "seed": int(seed),
+                "event_span": event_span, "sample_rate": SAMPLE_RATE,
+                "data_root": os.path.abspath(data_root) if source == "esc50" else None,
+                "dcase_root": os.path.abspath(dcase_root) if source == "dcase2017" else None}
+    if train_sources != 1.0:  # absent = all: builds made before the option keep their fingerprint (cache)
+        settings["train_sources"] = float(train_sources)
+    return settings
+
+
+def train_subset(events: list[ClipRecord], fraction: float, seed: int) -> list[ClipRecord]:
+    """`events` with only ceil(fraction x n) (>= 1) of each class's n train recordings left; other
+    splits untouched. The recordings kept are a prefix of one seeded shuffle per class, so a smaller
+    fraction keeps a subset of a larger one's (nested: a learning curve adds sources, never swaps them)."""
+    if fraction >= 1.0:
+        return list(events)
+    keep: set[str] = set()
+    for cls in sorted({r.labels[0] for r in events}):
+        ids = sorted({r.source_id for r in events if r.split == "train" and r.labels[0] == cls})
+        order = [ids[i] for i in np.random.default_rng(stable_seed(seed, "protocol-train-subset", cls)).permutation(len(ids))]
+        keep.update(order[:max(1, math.ceil(fraction * len(ids)))])
+    return [r for r in events if r.split != "train" or r.source_id in keep]
 
 
 def fingerprint(settings: dict) -> str:
@@ -388,8 +415,7 @@ def _esc50_sources(settings: dict):
 def _mix_protocol(out: Path, settings: dict, classes: list[str], events: list[ClipRecord],
                   backgrounds: list[ClipRecord], skipped: list, workers: int) -> ProtocolData:
     source_manifest = out / "sources" / "manifest.csv"
-    if settings["source"] != "synth":
-        write_manifest([*events, *backgrounds], source_manifest)
+    write_manifest([*events, *backgrounds], source_manifest)  # the recordings actually mixed (train_sources)
     source_of = {r.path: r.source_id for r in [*events, *backgrounds]}
     sizes = set_sizes(settings)
     records, recipes, set_of = [], [], {}
@@ -437,6 +463,9 @@ def _mix_protocol(out: Path, settings: dict, classes: list[str], events: list[Cl
     if settings["source"] == "esc50":
         notes.append("real events: ESC-50 + UrbanSound8K (CC BY-NC 3.0) over ESC-50 backgrounds; "
                      "sources are Freesound recordings")
+    if settings.get("train_sources", 1.0) < 1.0:
+        notes.append(f"train_sources {settings['train_sources']:g}: train mixes only that share of each class's "
+                     "train event recordings (val and test unchanged)")
     return _finish(out, settings, classes, records, set_of, sources, skipped, notes, source_manifest, recipes)
 
 

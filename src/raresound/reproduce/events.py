@@ -37,7 +37,7 @@ class EventBenchmark:
 
 def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict | None = None,
                     seed: int = 0, data_root="../shared/data", dcase_root=None, workers: int = 2,
-                    event_span: str = "active", progress: bool = False,
+                    event_span: str = "active", train_sources: float = 1.0, progress: bool = False,
                     log=print) -> EventBenchmark:
     """Run the protocol benchmark into out_dir (module doc); returns the metrics and the report paths."""
     import torch
@@ -61,7 +61,8 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
 
     t = time.perf_counter()
     data = build_protocol(source, out / "data", per_class=per_class, clip_seconds=CLIP_SECONDS, seed=seed,
-                          data_root=data_root, dcase_root=dcase_root, workers=workers, event_span=event_span)
+                          data_root=data_root, dcase_root=dcase_root, workers=workers, event_span=event_span,
+                          train_sources=train_sources)
     log(data.summary())
     t = lap("data", t)
     report = build_store(data.manifest, out / "store", FeatureConfig(clip_seconds=CLIP_SECONDS),
