@@ -21,6 +21,12 @@ def register(sub) -> None:
     p.add_argument("--config", help="YAML config (configs/sed/*.yaml); default: the CRNN defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set epochs=5 --set model.kwargs.hidden_size=32")
+    p.add_argument("--remix-sources", metavar="MANIFEST",
+                   help="isolated events and backgrounds for augment.remix (its train split), e.g. a "
+                        "`bench events` build's data/sources/manifest.csv")
+    p.add_argument("--remix-span", default="active", choices=("active", "single"),
+                   help="how remixed events are trimmed: active = first to last sound, single = loudest "
+                        "occurrence (as the protocol's --event-span)")
     p.add_argument("--threads", type=int, help="torch threads (default: usable cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -35,6 +41,7 @@ def run(args) -> int:
     data = apply_overrides(data or {}, dict(parse_sed_override(item) for item in args.set))
     cfg = sed_config(data)
     print(apply_threads(args.threads))
-    bundle = train_sed(args.data, args.out, cfg, progress=not args.no_progress)
+    bundle = train_sed(args.data, args.out, cfg, remix_sources=args.remix_sources, remix_span=args.remix_span,
+                       progress=not args.no_progress)
     print(f"sound event detector: {bundle}")
     return 0

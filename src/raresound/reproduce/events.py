@@ -70,7 +70,9 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
     if report.skipped:
         log(f"store: {len(report.skipped)} clip(s) skipped (store/report.csv)")
     t = lap("features", t)
-    bundle_dir = train_sed(out / "store", out / "sed", cfg, progress=progress, log=log)
+    # augment.remix (when the config has it) remixes the protocol's isolated train sources every batch
+    bundle_dir = train_sed(out / "store", out / "sed", cfg, remix_sources=data.source_manifest,
+                           remix_span=event_span, progress=progress, log=log)
     t = lap("training", t)
     bundle = load_bundle(bundle_dir)
     test = FeatureStore(out / "store").split("test")

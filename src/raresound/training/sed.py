@@ -10,6 +10,8 @@ Training, per batch:
 * a random crop of `crop_seconds` of every clip (30-s DCASE mixtures: a 10-s crop costs a third of
   a whole clip and, for clips with an event, is drawn to contain one of its positive steps, so each
   epoch still sees every event);
+* with `augment.remix` on, `remix_clips` fresh crops remixed from the isolated train sources
+  (`training.remix_feed`; the sources manifest is train_sed's `remix_sources`) join each batch;
 * the optional augmentation chain (`data.augment`, off unless the config enables it);
 * loss = BCE over steps and classes (the frame targets: a step is positive when its centre lies in
   [onset, offset)) + `clip_weight` x BCE of the clip logits (max-pooled steps) against "the crop
@@ -78,10 +80,11 @@ class SEDConfig:
     pos_balance: float = 0.0
     seed: int = 0
     augment: Optional[dict] = None  # data.augment config; None: no augmentation (the faithful default)
+    remix_clips: int = 16  # with augment.remix: remixed crops added to each training batch
     tune: bool = True  # tune the post-processing on validation events
 
     def check(self) -> "SEDConfig":
-        for name, low in (("epochs", 1), ("patience", 1), ("batch_size", 1)):
+        for name, low in (("epochs", 1), ("patience", 1), ("batch_size", 1), ("remix_clips", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(name, f"must be >= {low}, got {getattr(self, name)}")
         if not 0 < self.lr < 10:
@@ -134,7 +137,8 @@ def _crop_starts(targets: torch.Tensor, crop_steps: int) -> torch.Tensor:
 
 
 def _objective(targets: torch.Tensor, step: int, crop_steps: int | None, clip_weight: float,
-               augment: Callable | None = None, pos_weight: torch.Tensor | None = None) -> Callable:
+               augment: Callable | None = None, pos_weight: torch.Tensor | None = None,
+               remix: Callable | None = None, remix_clips: int = 0) -> Callable:
     def objective(net, batch):
         x, _, idx = batch
         y = targets[idx].to(x.device, torch.float32)  # [B, S, L]
@@ -142,8 +146,14 @@ def _objective(targets: torch.Tensor, step: int, crop_steps: int | None, clip_we
             starts = _crop_starts(y, crop_steps)
             x = torch.stack([x[b, s * step:(s + crop_steps) * step] for b, s in enumerate(starts.tolist())])
             y = torch.stack([y[b, s:s + crop_steps] for b, s in enumerate(starts.tolist())])
-        if augment is not None:  # seeded from torch's RNG, which the Trainer seeds per epoch: resumable
+        if augment is not None or remix is not None:  # seeded from torch's RNG, which the Trainer seeds per epoch
             g = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,))))
+        if remix is not None:
+            xr, yr = remix(remix_clips, g)
+            n = min(x.shape[1], xr.shape[1])
+            x = torch.cat([x[:, :n], xr[:, :n].to(x.device)])
+            y = torch.cat([y, yr.to(y.device)])
+        if augment is not None:
             x, y = augment(x, y, g)
         frame_logits, clip_logits = net(x, output="frames+logits")
         n = min(frame_logits.shape[1], y.shape[1])
@@ -181,9 +191,12 @@ def _records(store, split: str, dataset: SplitDataset) -> list:
 
 
 def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | dict | None = None, *,
+              remix_sources: str | Path | None = None, remix_span: str = "active",
               progress: bool = True, log=print) -> Path:
     """Train a frame-level detector on the store's strong labels into `out_dir` (checkpoints in
     `out_dir/training`, so an interrupted run resumes) and save the bundle at `out_dir/model`.
+    remix_sources: the isolated events and backgrounds `augment.remix` draws on (a manifest; its
+    train split), trimmed to their `remix_span` ("active" or "single", as the protocol's event_span).
     Returns the bundle directory. A re-run into `out_dir` with another store or config is refused
     (`training.settings`): resuming would keep the first run's weights."""
     cfg = config if isinstance(config, SEDConfig) else sed_config(config)
@@ -217,6 +230,12 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
         from raresound.data.augment import build_augmentation
 
         augment = build_augmentation(cfg.augment, data.normalizer, fc)
+    remix = None
+    if cfg.augment:
+        from raresound.training.remix_feed import remix_feed
+
+        remix = remix_feed(cfg.augment, remix_sources, classes, fc, data.normalizer,
+                           (crop_steps or n_steps) * step, step, step_seconds, remix_span, cfg.seed, log)
     pos = y_train.sum(axis=(0, 1))
     log(f"{cfg.model.backbone} on {len(data.train)} clips x {n_steps} steps of {step_seconds * 1000:.0f} ms"
         + (f" (crops of {crop_steps} steps)" if crop_steps and crop_steps < n_steps else "")
@@ -229,11 +248,13 @@ def train_sed(store_dir: str | Path, out_dir: str | Path, config: SEDConfig | di
     out_dir = Path(out_dir)
     with dir_lock(out_dir, "train-sed"):  # one writer; its settings checked and recorded under the lock
         settings = {**store_settings(store_dir), **flatten(json_safe(dataclasses.asdict(cfg)))}
+        if remix is not None:
+            settings.update({"remix_sources": str(Path(remix_sources).resolve()), "remix_span": remix_span})
         check_settings(out_dir, settings, markers=("model", "training"))
         record_settings(out_dir, settings)
         stage = Stage(name="sed", parameters=lambda m: list(m.parameters()),
                       objective=_objective(torch.from_numpy(y_train), step, crop_steps, cfg.clip_weight, augment,
-                                           pos_weight),
+                                           pos_weight, remix, cfg.remix_clips),
                       val_objective=_objective(torch.from_numpy(y_val), step, None, cfg.clip_weight,
                                                pos_weight=pos_weight),
                       train_loader=loader(data.train, cfg.batch_size, True, cfg.seed),
