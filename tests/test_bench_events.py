@@ -70,3 +70,28 @@ def test_quick_replaces_the_configs_schedule_and_keeps_the_rest():
     per_class, config = quick_settings(None, {"epochs": 20, "patience": 8, "lr": 0.002})
     assert per_class == QUICK["per_class"] and config == {"epochs": 4, "patience": 4, "lr": 0.002}
     assert quick_settings(12, {})[0] == 12
+
+
+def test_learning_curve_over_sources_shares_one_devtest_and_can_remix(tmp_path, capsys):
+    out = tmp_path / "curve"
+    args = ["bench", "events", "--out", str(out), *TINY, "--set", "augment={remix: {p: 0.5}}", "--set",
+            "remix_clips=2", "--train-sources", "0.5", "--train-sources", "1"]
+    assert main(args) == 0
+    log = capsys.readouterr().out
+    assert log.count("remix: fresh crops from") == 2  # each point remixes its own train sources
+    points = json.loads((out / "learning_curve.json").read_text())["points"]
+    assert [p["train_sources"] for p in points] == [0.5, 1.0]
+    half, full = (json.loads((out / d / "results.json").read_text()) for d in ("train-sources-050", "train-sources-100"))
+    for c in ("baby", "dog", "gunshot"):
+        assert 1 <= half["sources"]["train"][c] <= full["sources"]["train"][c]
+        assert half["sources"]["test"][c] == full["sources"]["test"][c]
+        assert half["metrics"]["class_wise"][c]["Nref"] == full["metrics"]["class_wise"][c]["Nref"] == 4
+    assert sum(half["sources"]["train"][c] for c in ("baby", "dog", "gunshot")) < sum(
+        full["sources"]["train"][c] for c in ("baby", "dog", "gunshot"))
+    table = (out / "learning_curve.md").read_text()
+    assert "| 50 % |" in table and "| 100 % |" in table
+    test_dir = {d: out / d / "data" / "audio" / "test" for d in ("train-sources-050", "train-sources-100")}
+    mixtures = {d: {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.wav")}
+                for d, root in test_dir.items()}
+    assert len(mixtures["train-sources-050"]) == 24  # 8 per class
+    assert mixtures["train-sources-050"] == mixtures["train-sources-100"]  # the same devtest, byte for byte

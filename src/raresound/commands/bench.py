@@ -36,9 +36,10 @@ def register(sub) -> None:
     e.add_argument("--event-span", default="active", choices=("active", "single"),
                    help="what an event clip contributes (synth, esc50): active = first to last sound; single = "
                         "its loudest occurrence (one bark of a barking clip), so onset/offset bound one sound")
-    e.add_argument("--train-sources", type=float, default=1.0, metavar="FRACTION",
-                   help="share of each class's training event recordings to mix into train (synth, esc50): "
-                        "a point of the learning curve over sources; val and test stay the same (default 1)")
+    e.add_argument("--train-sources", type=float, action="append", metavar="FRACTION",
+                   help="share of each class's training event recordings to mix into train (synth, esc50; "
+                        "default 1); val and test stay the same. Given several times: a learning curve, each "
+                        "point in OUT/train-sources-NNN, the table in OUT/learning_curve.md")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--data-root", default="../shared/data", help="folder holding esc50-subset/, esc50-more/, "
                                                                  "urbansound8k-subset/ (--data esc50)")
@@ -50,7 +51,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.reproduce.events import event_benchmark, quick_settings
+    from raresound.reproduce.events import event_benchmark, event_learning_curve, quick_settings
     from raresound.training.config import apply_overrides, read_yaml
     from raresound.training.sed import parse_sed_override
     from raresound.training.threads import apply_threads
@@ -62,7 +63,12 @@ def run(args) -> int:
         per_class, config = quick_settings(per_class, config or {})
     config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
     print(apply_threads(args.threads))
-    event_benchmark(args.data, args.out, per_class=500 if per_class is None else per_class, config=config, seed=args.seed,
-                    data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
-                    event_span=args.event_span, train_sources=args.train_sources, progress=args.progress)
+    common = dict(per_class=500 if per_class is None else per_class, config=config, seed=args.seed,
+                  data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
+                  event_span=args.event_span, progress=args.progress)
+    fractions = args.train_sources or [1.0]
+    if len(fractions) > 1:
+        event_learning_curve(args.data, args.out, fractions, **common)
+    else:
+        event_benchmark(args.data, args.out, train_sources=fractions[0], **common)
     return 0

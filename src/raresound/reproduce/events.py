@@ -119,3 +119,50 @@ def quick_settings(per_class: int | None, config: dict) -> tuple[int, dict]:
         config[key] = QUICK[key]
     return (per_class if per_class is not None else QUICK["per_class"]), config
 
+
+
+def curve_dir(out_dir, fraction: float) -> Path:
+    """Where one point of the learning curve runs: OUT/train-sources-050 for 0.5."""
+    return Path(out_dir) / f"train-sources-{int(round(100 * fraction)):03d}"
+
+
+def event_learning_curve(source: str, out_dir, fractions, *, log=print, **kwargs) -> Path:
+    """The protocol benchmark at each share of the training event recordings (`train_sources`:
+    nested subsets, one devtest), each point cached in `curve_dir(out_dir, fraction)`; writes
+    OUT/learning_curve.md (F1 and ER per class and class-averaged against the training recordings
+    per class) and OUT/learning_curve.json. Returns the Markdown path."""
+    from raresound.io import json_safe, write_json, write_text
+
+    points = []
+    for fraction in sorted(set(float(f) for f in fractions)):
+        log(f"learning curve: train_sources {fraction:g}")
+        result = event_benchmark(source, curve_dir(out_dir, fraction), train_sources=fraction, log=log, **kwargs)
+        doc = __import__("json").loads(result.results_json.read_text())
+        points.append({"train_sources": fraction, "sources": doc["sources"]["train"], "metrics": result.metrics,
+                       "minutes": round(result.seconds["total"] / 60, 1)})
+    md = _curve_table(source, points)
+    out = Path(out_dir)
+    write_text(out / "learning_curve.md", md)
+    write_json(out / "learning_curve.json", json_safe({"source": source, "points": points}))
+    log(md)
+    return out / "learning_curve.md"
+
+
+def _curve_table(source: str, points: list[dict]) -> str:
+    classes = points[0]["metrics"]["classes"]
+    head = ("| train sources | " + " | ".join(f"{c} recordings | {c} F1 % / ER" for c in classes)
+            + " | average F1 % | average ER | PSDS1 | minutes |")
+    rows = [f"## Learning curve over training sources, `{source}` protocol", "", head,
+            "|" + "---|" * (head.count("|") - 1)]
+    for p in points:
+        m = p["metrics"]
+        cells = [f"{p['sources'].get(c, 0)} | {100 * m['class_wise'][c]['f_measure']:.1f} / "
+                 f"{m['class_wise'][c]['error_rate']:.2f}" for c in classes]
+        a = m["class_average"]
+        psds = a.get("psds1")
+        rows.append(f"| {100 * p['train_sources']:.0f} % | " + " | ".join(cells)
+                    + f" | {100 * a['f_measure']:.1f} | {a['error_rate']:.2f} | "
+                    + ("–" if psds is None else f"{psds:.3f}") + f" | {p['minutes']:g} |")
+    rows += ["", "Each point: the same devtest (unseen recordings), val and backgrounds; train mixes a nested "
+                 "subset of each class's training event recordings (`--train-sources`)."]
+    return "\n".join(rows) + "\n"
