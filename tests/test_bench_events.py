@@ -42,6 +42,12 @@ def test_each_class_is_scored_on_its_own_devtest_set(bench):
     assert set(result["seconds"]) >= {"data", "features", "training", "detection", "total"}
     table = (bench / "results.md").read_text()
     assert "| **average** |" in table and "PSDS1" in table
+    from raresound.evaluation.events import read_event_list
+
+    reference = read_event_list(bench / "test_reference.tsv")
+    assert len(reference) == 12  # 4 devtest events a class, as scored
+    assert sum(metrics["class_wise"][c]["Nsys"] for c in metrics["classes"]) <= len(  # own sets only
+        read_event_list(bench / "test_events.tsv"))
 
 
 def test_a_rerun_resumes_from_every_cached_stage(bench, capsys):

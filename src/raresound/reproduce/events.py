@@ -8,7 +8,8 @@
       -> events and frame scores on devtest, decoded as `raresound detect` decodes
       -> per class on its own set, and class-averaged: event-based ER and F1 (onset only, 0.5-s
          collar), PSDS1, median onset/offset error (`evaluation.sed.protocol_metrics`)
-      -> OUT/results.md (Markdown table + settings + timings) and OUT/results.json.
+      -> OUT/results.md (Markdown table + settings + timings) and OUT/results.json; the devtest
+         events and references as DCASE TSVs (OUT/test_events.tsv, OUT/test_reference.tsv).
 
 Every stage is cached under OUT (data/, store/, sed/), so a re-run with the same settings resumes
 where it stopped (the protocol build and the store are fingerprinted; training resumes from its
@@ -44,6 +45,7 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
 
     from raresound.bundle import load_bundle
     from raresound.data.protocol import build_protocol
+    from raresound.evaluation.events import write_event_list
     from raresound.evaluation.sed import protocol_metrics
     from raresound.features import FeatureConfig
     from raresound.io import json_safe, write_json, write_text
@@ -77,6 +79,9 @@ def event_benchmark(source: str, out_dir, *, per_class: int = 500, config: dict 
     bundle = load_bundle(bundle_dir)
     test = FeatureStore(out / "store").split("test")
     reference, estimated, scores, durations = detect_split(bundle, test, keep_scores=True)
+    # the events behind the table, for error analysis (`evaluate-events`, `plot`)
+    write_event_list(estimated, out / "test_events.tsv", header=True)
+    write_event_list(reference, out / "test_reference.tsv", header=True)
     t = lap("detection", t)
     sets = {c: [Path(p).name for p in paths] for c, paths in data.sets["test"].items()}
     metrics = protocol_metrics(reference, estimated, bundle.classes, sets, 0.5, scores, durations)
