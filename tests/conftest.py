@@ -1,7 +1,8 @@
 """Fixtures shared by the test modules (plain helpers are in helpers.py).
 
 `one_thread` is module-scoped: a module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`.
-`store` / `config` are the tiny audio-free store and recipe of the end-to-end recipe tests."""
+`store` / `config` are the tiny audio-free store (helpers.make_store's defaults) and recipe of the
+end-to-end tests (test_recipes, test_run_integrity, test_method_losses, test_probe, test_degenerate_data)."""
 
 from __future__ import annotations
 

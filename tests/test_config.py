@@ -165,3 +165,19 @@ def test_config_that_is_a_directory_binary_or_list_is_one_line_error(tmp_path):
         with pytest.raises(ConfigError, match=message) as err:
             load_config(path, {"seed": 1})
         assert "\n" not in str(err.value)
+
+
+def test_parse_pairs_and_deep_merge_are_the_one_definition():
+    from raresound.config_schema import count, deep_merge, parse_pairs
+
+    assert parse_pairs(" dog = 6 ,, baby=1", "f", "CLASS=N") == {"dog": "6", "baby": "1"}
+    assert parse_pairs(["a=1", "b=2.5"], "f", "CLASS=VALUE", float) == {"a": 1.0, "b": 2.5}
+    for bad, kwargs in (("dog=6,baby", {}), ("=3", {}), ("dog=x", {"convert": count}), ("a=1,,b=2", {"keep_blank": True})):
+        with pytest.raises(ConfigError, match=r"config field 'f': expected CLASS=N, got"):
+            parse_pairs(bad, "f", "CLASS=N", **kwargs)
+    with pytest.raises(ConfigError, match="class 'a' appears twice in 'a=1,a=2'"):
+        parse_pairs("a=1,a=2", "f", "CLASS=N", unique="class")
+    base = {"training": {"lr": 0.1, "max_epochs": 3}, "tags": [1]}
+    merged = deep_merge(base, {"training": {"lr": 0.01}, "tags": [2]})
+    assert merged == {"training": {"lr": 0.01, "max_epochs": 3}, "tags": [2]}
+    assert base == {"training": {"lr": 0.1, "max_epochs": 3}, "tags": [1]}  # inputs untouched

@@ -28,9 +28,8 @@ from raresound.training import methods
 from raresound.training.config import RecipeConfig
 from raresound.training.recipes import train
 
-from helpers import make_store
 
-# make_store's default training split: alarm 12, knock 8, background 44 clips
+# helpers.make_store's default training split: alarm 12, knock 8, background 44 clips
 EVENT_COUNTS = [12.0, 8.0]
 WITH_BACKGROUND = [12.0, 8.0, 44.0]
 
@@ -67,12 +66,6 @@ def tiny_config(method: str) -> RecipeConfig:
                                        head_epochs=1, finetune_epochs=1, beta=0.5, beta_prime=3.0,
                                        lmle_margins=[0.2, 0.3, 0.4])
     return cfg
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_store(tmp_path_factory.mktemp("store"))
 
 
 def record_losses(monkeypatch, cfg, store, run_dir) -> list:

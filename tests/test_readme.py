@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -54,6 +55,7 @@ def run_line(tokens: list[str], monkeypatch) -> int:
 
 
 def test_use_a_trained_detector_block_runs_on_a_demo_like_run(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime) is not installed")
     torch.set_num_threads(1)
     commands = readme_commands()
     assert [c[c.index("raresound") + 1] for c in commands] == ["calibrate", "data", "detect", "detect", "export",

@@ -62,6 +62,15 @@ def test_a_model_that_cannot_learn_is_flagged(config, tmp_path, capsys):
     assert expected in (tmp_path / "run" / "train.log").read_text()
 
 
+@pytest.fixture(scope="module")
+def trained(config, store, tmp_path_factory) -> dict:
+    """The val scores of each method trained so far in this module, starting with the baseline's (the
+    same 2 epochs): two methods that train identically score identically, and the second is caught."""
+    run = tmp_path_factory.mktemp("baseline")
+    assert train(config, store, run, "--set", "training.max_epochs=2") == 0
+    return {val_scores(run / "models" / "baseline", store)[1].numpy().tobytes(): "baseline"}
+
+
 @pytest.mark.parametrize("method, extra, score", [
     ("focal", [], "sigmoid"),
     ("cb", [], "sigmoid"),
@@ -71,9 +80,12 @@ def test_a_model_that_cannot_learn_is_flagged(config, tmp_path, capsys):
     ("resample", [], "sigmoid"),
     ("resample", ["--set", "loss.resample_mode=class-balanced"], "sigmoid"),
 ])
-def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, score):
+def test_competitor_trains_and_scores(config, store, tmp_path, method, extra, score, trained):
     assert train(config, store, tmp_path, "--method", method, "--set", "training.max_epochs=2", *extra) == 0
     bundle, scores, _ = val_scores(tmp_path / "models" / method, store)
+    case = " ".join([method, *extra[1::2]])
+    first = trained.setdefault(scores.numpy().tobytes(), case)
+    assert first == case, f"{case} trains exactly as {first}: its loss or sampler settings are not used"
     assert bundle.spec.score == score and bundle.info["method"] == method
     assert scores.shape == (16, 2) and bool(((scores >= 0) & (scores <= 1)).all())
     rows = stage_rows(tmp_path)

@@ -79,6 +79,7 @@ def test_library_train_checks_config_and_store(config, store, tmp_path):
 
 
 def test_calibration_survives_a_resumed_train_and_exports_follow_thresholds(config, store, tmp_path, capsys):
+    pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime) is not installed")
     from raresound.bundle import keep_calibration
     from raresound.cli import main
     from raresound.export import sync_exports

@@ -7,15 +7,19 @@ returns the dataclass. Supported annotations: nested dataclasses (also `Optional
 `bool`, `int` (>= 0), `float` (finite; ints accepted), `str`, `Literal[...]`, `Optional[...]`,
 `list` / `list[T]` (each element checked as T, named by the list's field) and `dict`. Ranges and
 cross-field rules stay with each config (`_check_ranges` and friends).
+
+Also here, as the one definition of each: `deep_merge` (a config layered on another) and
+`parse_pairs` (NAME=VALUE items: `--set`, label maps, named ratios, thresholds, counts).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
 import typing
-from typing import Any, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from raresound.errors import ConfigError
 
@@ -84,3 +88,60 @@ def build(cls: type, data: Any, prefix: str = ""):
         if f.name in data:
             kwargs[f.name] = check_value(f"{prefix}{f.name}", data[f.name], hints[f.name])
     return cls(**kwargs)
+
+
+def deep_merge(base: dict, top: dict | None) -> dict:
+    """`top` layered on `base`: mappings merge key by key, anything else in `top` replaces; both
+    inputs are left untouched (the result holds copies)."""
+    out = copy.deepcopy(base)
+    for key, value in (top or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def split_pair(item: str) -> tuple[str, str] | None:
+    """'name = value' -> ('name', 'value'), both stripped (the value may hold '='); None without '='."""
+    name, sep, value = item.partition("=")
+    return (name.strip(), value.strip()) if sep else None
+
+
+def parse_pairs(items: str | Iterable[str], field: str, expected: str, convert: Callable[[str], Any] = str, *,
+                keep_blank: bool = False, unique: str | None = None) -> dict[str, Any]:
+    """NAME=VALUE items, comma-separated in one string or given as a list, -> {name: convert(value)}.
+    Items are stripped and blank ones skipped (with `keep_blank` a blank item is an error). An item
+    without '=' or a name, or whose value `convert` rejects with ValueError, is
+    ConfigError(field, "expected <expected>, got <item>"); with `unique` (what a name is, e.g.
+    "class"), so is a name given twice."""
+    text = items
+    out: dict[str, Any] = {}
+    for item in (i.strip() for i in (items.split(",") if isinstance(items, str) else items)):
+        if not item and not keep_blank:
+            continue
+        pair = split_pair(item)
+        try:
+            if pair is None or not pair[0]:
+                raise ValueError(item)
+            value = convert(pair[1])
+        except ValueError:
+            raise ConfigError(field, f"expected {expected}, got {item!r}") from None
+        if unique and pair[0] in out:
+            raise ConfigError(field, f"{unique} '{pair[0]}' appears twice in {text!r}")
+        out[pair[0]] = value
+    return out
+
+
+def count(text: str) -> int:
+    """A whole number >= 0 written in digits (a `parse_pairs` converter); ValueError otherwise."""
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def non_empty(text: str) -> str:
+    """`text` unless it is empty (a `parse_pairs` converter); ValueError otherwise."""
+    if not text:
+        raise ValueError(text)
+    return text

@@ -145,7 +145,7 @@ def _frame_output(bundle: Bundle, x: torch.Tensor) -> dict:
         steps = int(bundle.model.frame_logits(x[:1]).shape[1])
     frames = bundle.info.get("frames", {})
     return {"name": FRAME_OUTPUT_NAME, "shape": ["batch", steps, len(bundle.classes)], "dtype": "float32",
-            "step_seconds": bundle.model.step_frames * bundle.feature_config.hop_length / bundle.feature_config.sample_rate,
+            "step_seconds": bundle.feature_config.seconds(bundle.model.step_frames),
             "frame_thresholds": bundle.info.get("frame_thresholds"), "postprocessing": frames.get("postprocessing")}
 
 

@@ -93,6 +93,11 @@ class FeatureConfig:
             n_samples = self.clip_samples
         return int(n_samples) // self.hop_length
 
+    def seconds(self, frames: float) -> float:
+        """How long `frames` feature frames last (hop_length samples each): the one frame -> time
+        conversion; a backbone step of k frames lasts seconds(k)."""
+        return frames * self.hop_length / self.sample_rate
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -142,20 +142,6 @@ def _register_ratio(sub) -> None:
     p.set_defaults(func=run_ratio)
 
 
-def _parse_counts(text: str | None) -> dict[str, int] | None:
-    from raresound.errors import ConfigError
-
-    if text is None:
-        return None
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, _, value = item.partition("=")
-        if not value.strip().isdigit() or not name.strip():
-            raise ConfigError("counts", f"expected CLASS=N pairs, got {item!r}")
-        out[name.strip()] = int(value)
-    return out
-
-
 def _summary(manifest, classes=None) -> None:
     from raresound.data.summary import format_summary
     from raresound.data.manifest import read_manifest
@@ -183,12 +169,14 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_mix(args: argparse.Namespace) -> int:
     from raresound.data.manifest import read_manifest
+    from raresound.config_schema import count, parse_pairs
     from raresound.data.mixtures import mix_dataset
     from raresound.data.sources import events_and_backgrounds
 
+    counts = None if args.counts is None else parse_pairs(args.counts, "counts", "CLASS=N pairs", count)
     events, _ = events_and_backgrounds(read_manifest(args.events))
     _, backgrounds = events_and_backgrounds(read_manifest(args.backgrounds or args.events))
-    result = mix_dataset(events, backgrounds, args.out, _parse_counts(args.counts), ebr_db=args.ebr_db,
+    result = mix_dataset(events, backgrounds, args.out, counts, ebr_db=args.ebr_db,
                          clip_seconds=args.clip_seconds, resplit=args.resplit, seed=args.seed,
                          audio_format=args.format, workers=args.workers, event_span=args.event_span)
     _summary(result.manifest)

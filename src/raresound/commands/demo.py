@@ -46,18 +46,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_counts(text: str) -> dict[str, int]:
-    from raresound.errors import ConfigError
-
-    counts = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if not value.strip().isdigit():
-            raise ConfigError("--counts", f"expected class=N items, got {item!r}")
-        counts[name.strip()] = int(value)
-    return counts
-
-
 def parse_fractions(text: str) -> tuple[float, ...]:
     from raresound.errors import ConfigError
 
@@ -89,6 +77,7 @@ def check_plan(records, recipes) -> None:
 
 
 def run(args) -> int:
+    from raresound.config_schema import count, parse_pairs
     from raresound.data.manifest import read_manifest
     from raresound.data.ratio import format_ratio, parse_ratio
     from raresound.data.synthetic import synthesize_dataset
@@ -117,7 +106,7 @@ def run(args) -> int:
         print(f"[demo {time.perf_counter() - started:6.1f}s] {msg}", flush=True)
 
     threads = apply_threads(args.threads)
-    counts = parse_counts(args.counts)
+    counts = parse_pairs(args.counts, "--counts", "class=N items", count, keep_blank=True)
     fractions = parse_fractions(args.fractions)
     manifest = out / "data" / "manifest.csv"
     if not manifest.exists():

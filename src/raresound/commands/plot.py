@@ -64,7 +64,7 @@ def run(args) -> int:
     window = isinstance(detector, WindowDetector)
     scores, edges, kind = score_track(result, grid.window_seconds if window else None,
                                       grid.hop_seconds if window else None)
-    frame_seconds = cfg.hop_length / cfg.sample_rate
+    frame_seconds = cfg.seconds(1)
     first = int(np.floor(args.start / frame_seconds))
     last = int(np.ceil(end / frame_seconds))
     with torch.inference_mode():

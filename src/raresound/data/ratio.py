@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from raresound.config_schema import parse_pairs
 from raresound.data.manifest import SPLITS, ClipRecord
 from raresound.errors import ConfigError, DataError
 
@@ -37,16 +38,8 @@ def parse_classes(text: str | Sequence[str], field: str = "classes") -> list[str
 
 
 def _named_weights(text: str, field: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in (p.strip() for p in text.split(",")):
-        name, sep, value = (s.strip() for s in item.partition("="))
-        if not sep or not name:
-            raise ConfigError(field, f"expected CLASS=WEIGHT items (e.g. dog=6,baby=1,gunshot=2,background=16), "
-                                     f"got {item!r}")
-        if name in out:
-            raise ConfigError(field, f"class '{name}' appears twice in {text!r}")
-        out[name] = value
-    return out
+    return parse_pairs(text, field, "CLASS=WEIGHT items (e.g. dog=6,baby=1,gunshot=2,background=16)",
+                       keep_blank=True, unique="class")
 
 
 def suggest_named(text: str, classes: Sequence[str] = ("dog", "baby", "gunshot", BACKGROUND)) -> str:

@@ -63,7 +63,7 @@ class FrameDetector:
         self.grid = WindowGrid.for_config(self.config, hop)
         self.model = bundle.model.eval()
         self.step_frames = self.model.step_frames
-        self.step_seconds = self.step_frames * self.config.hop_length / self.config.sample_rate
+        self.step_seconds = self.config.seconds(self.step_frames)
         self.thresholds = frame_thresholds(bundle, thresholds)
         # None: the post-processing stored with the frame head: per class when it was tuned on
         # validation events (detection/tuning.py), else one setting (training/frames.py); medians in steps
@@ -99,7 +99,7 @@ class FrameDetector:
         return FrameStreamer(self, block_frames, keep_scores)
 
     def latency_bound(self, chunk_seconds: float = 0.0, block_frames: int = STREAM_BLOCK_FRAMES) -> float:
-        frame = self.config.hop_length / self.config.sample_rate
+        frame = self.config.seconds(1)
         grid = self._grid(block_frames)
         ahead = steps_runner(self.model.backbone).LOOKAHEAD_STEPS * self.step_seconds
         return (block_frames * frame + grid.context / grid.sample_rate + ahead

@@ -58,7 +58,7 @@ class WindowGrid:
         if h < 1 or abs(frames - h) > 1e-6 * max(1.0, frames):
             raise ConfigError("detect.hop", f"{hop_seconds} s is not a whole number of {cfg.hop_ms} ms feature frames")
         if h > W:
-            raise ConfigError("detect.hop", f"{hop_seconds} s is longer than the {W * cfg.hop_length / cfg.sample_rate} s window")
+            raise ConfigError("detect.hop", f"{hop_seconds} s is longer than the {cfg.seconds(W)} s window")
         block = h * math.ceil(MIN_BLOCK_FRAMES / h)
         context = cfg.hop_length * math.ceil((cfg.n_fft // 2) / cfg.hop_length)
         return cls(cfg.sample_rate, cfg.hop_length, W, h, block, context)

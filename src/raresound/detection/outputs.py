@@ -8,6 +8,7 @@ import numpy as np
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from raresound.config_schema import parse_pairs
 from raresound.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: raresound.detect imports this module
@@ -23,16 +24,7 @@ def parse_threshold_args(values: Sequence[str] | None) -> float | dict[str, floa
             return float(values[0])
         except ValueError:
             raise ConfigError("--threshold", f"expected a number or CLASS=VALUE, got {values[0]!r}") from None
-    out: dict[str, float] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            out[name] = float(value)
-        except ValueError:
-            raise ConfigError("--threshold", f"expected CLASS=VALUE, got {item!r}") from None
-    return out
+    return parse_pairs(values, "--threshold", "CLASS=VALUE", float, keep_blank=True)
 
 
 def output_names(paths: Sequence[str | Path], full_paths: bool = False) -> list[str]:

@@ -4,17 +4,15 @@ before any work starts)."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from raresound.config_schema import build, check_value
+from raresound.config_schema import build, check_value, deep_merge  # noqa: F401  (deep_merge: re-exported)
+from raresound.data.manifest import SPLITS
+from raresound.data.ratio import BACKGROUND
 from raresound.errors import ConfigError
-
-BACKGROUND = "background"
-SPLITS = ("train", "val", "test")
 
 # Rows of the paper's tables (a method contributes the models it trains), labels, loss fields read:
 # declared once per method in training/methods.py.
@@ -217,16 +215,6 @@ def cells(cfg: ReproduceConfig) -> list[Cell]:
 
 def cell_done(run_dir: Path) -> bool:
     return (run_dir / "eval" / "test" / "eer.json").exists()
-
-
-def deep_merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (extra or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def cell_recipe(cfg: ReproduceConfig, cell: Cell):

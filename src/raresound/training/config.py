@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from raresound.config_schema import build
+from raresound.config_schema import build, deep_merge, split_pair
 from raresound.errors import ConfigError
 # Declared once in training/methods.py; reference methods are yardsticks shown as labelled rows.
 from raresound.training.methods import METHODS, REFERENCE_METHODS  # noqa: F401
@@ -284,17 +284,11 @@ def _parse_typed(key: str, raw: str, annotation: Any) -> Any:
 def parse_override(text: str) -> tuple[str, Any]:
     """`training.max_epochs=3` -> ('training.max_epochs', 3), typed by the field: `data.ratio=6:1:2:16`
     stays a string, `training.lr=1e-4` is a float; `null` clears an optional field."""
-    if "=" not in text:
+    pair = split_pair(text)
+    if pair is None:
         raise ConfigError(text, "override must look like section.key=value")
-    key, raw = (part.strip() for part in text.split("=", 1))
+    key, raw = pair
     return key, _parse_typed(key, raw, _field_type(key))
-
-
-def _deep_merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for key, value in top.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def load_recipes(path: str | Path, overrides: dict | None = None) -> list[tuple[str, RecipeConfig]]:
@@ -311,7 +305,7 @@ def load_recipes(path: str | Path, overrides: dict | None = None) -> list[tuple[
         raise ConfigError(f"{path.name}:recipes", "must map recipe names to fields")
     suite = []
     for name, fields in data["recipes"].items():
-        merged = apply_overrides(_deep_merge(data.get("base") or {}, fields or {}), overrides)
+        merged = apply_overrides(deep_merge(data.get("base") or {}, fields or {}), overrides)
         try:
             suite.append((str(name), config_from_dict(merged)))
         except ConfigError as exc:

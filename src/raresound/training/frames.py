@@ -178,7 +178,7 @@ def _fit_and_save(bundle, store: FeatureStore, out_dir: Path, settings: dict, pr
     train = SplitDataset(train_split, bundle.normalizer)
     val = SplitDataset(val_split, bundle.normalizer)
     n_frames = int(train.features.shape[1])
-    step_seconds = model.step_frames * bundle.feature_config.hop_length / bundle.feature_config.sample_rate
+    step_seconds = bundle.feature_config.seconds(model.step_frames)
     n_steps = -(-n_frames // model.step_frames)
     y_train, weak = frame_targets(train_split.records, bundle.classes, n_steps, step_seconds)
     y_val, _ = frame_targets(val_split.records, bundle.classes, n_steps, step_seconds)

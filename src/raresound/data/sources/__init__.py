@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import soundfile as sf
 
+from raresound.config_schema import non_empty, parse_pairs
 from raresound.data.manifest import ClipRecord, check_label, label_problem, read_csv_text
 from raresound.data.ratio import DEFAULT_FRACTIONS, assign_splits
 from raresound.errors import ConfigError, DataError
@@ -92,15 +93,11 @@ def parse_label_map(text: str | Mapping[str, str] | None, default: Mapping[str, 
         return dict(default)
     if isinstance(text, Mapping):
         return dict(text)
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError("label_map", f"expected CLASS=LABEL pairs, got {item!r}")
-        problem = label_problem(value.strip())
+    out = parse_pairs(text, "label_map", "CLASS=LABEL pairs", non_empty)
+    for key, value in out.items():
+        problem = label_problem(value)
         if problem is not None:
-            raise ConfigError("label_map", f"label {value.strip()!r} for {key.strip()!r} {problem}")
-        out[key.strip()] = value.strip()
+            raise ConfigError("label_map", f"label {value!r} for {key!r} {problem}")
     return out
 
 
