@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-events bench-events-quick reproduce toy compare clean
+.PHONY: install demo test bench bench-events bench-events-quick reproduce reproduce-paper toy compare clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-events-quick: $(STAMP)
 
 reproduce: $(STAMP)
 	$(VENV)/bin/raresound reproduce --config configs/reproduce/esc50-lstm-cpu.yaml
+
+# The paper's classes (dog, baby, gunshot) from real ESC-50 + UrbanSound8K audio, both ratios, learning curve
+reproduce-paper: $(STAMP)
+	$(VENV)/bin/raresound reproduce --config configs/reproduce/paper-lstm-cpu.yaml
 
 compare: $(STAMP)
 	$(VENV)/bin/raresound demo --configs configs/compare-synthetic.yaml --out runs/compare-synthetic

@@ -60,6 +60,7 @@ from raresound.data.manifest import SPLITS, ClipRecord, read_manifest, write_man
 from raresound.data.merge import freesound_source
 from raresound.data.mixtures import EVENT_SPANS, mix_dataset, write_clip
 from raresound.data.ratio import BACKGROUND, split_by_source, stable_seed
+from raresound.data.sources.paper_classes import PAPER_CLASSES, paper_class_records
 from raresound.errors import ConfigError, DataError
 from raresound.io import dir_lock, read_json, write_csv, write_json
 
@@ -80,13 +81,8 @@ EVENT_RENDERS = 4
 BACKGROUND_FILES = 2
 BACKGROUND_FILE_CLIPS = 2
 
-# esc50: data set folders under data_root and the label unification (issue 23).
-ESC50_ROOTS = ("esc50-subset", "esc50-more")
-US8K_ROOT = "urbansound8k-subset"
-ESC50_LABELS = {"dog": "dog", "crying_baby": "baby", "glass_breaking": "glass"}
-US8K_LABELS = {"dog_bark": "dog", "gun_shot": "gunshot"}
-ESC50_CLASSES = ("baby", "dog", "gunshot")
-EXCLUDED_LABELS = ("glass",)  # an ESC-50 rare class: neither a target here nor a background
+# esc50: the paper's classes from real audio (data.sources.paper_classes owns the folders and labels).
+ESC50_CLASSES = PAPER_CLASSES
 
 _MIXTURE_NAME = re.compile(r"^mixture_(devtrain|devtest|evaltest)_([A-Za-z]+)_(\d+)")
 
@@ -376,22 +372,8 @@ def _synth_sources(out: Path, settings: dict, workers: int):
 
 
 def esc50_records(data_root: str | Path) -> tuple[list[ClipRecord], list[tuple[str, str]]]:
-    """The esc50 source's clips with unified labels (dog, baby, gunshot; backgrounds unlabelled;
-    glass_breaking left out) and Freesound source ids, splits not yet assigned."""
-    from raresound.data.sources.esc50 import import_esc50
-    from raresound.data.sources.urbansound8k import import_urbansound8k
-
-    root = Path(data_root)
-    for name in (*ESC50_ROOTS, US8K_ROOT):
-        if not (root / name).is_dir():
-            raise DataError(f"{root / name}: missing; the esc50 protocol source needs {', '.join(ESC50_ROOTS)} "
-                            f"and {US8K_ROOT} under data_root")
-    results = [import_esc50(root / ESC50_ROOTS[0], label_map=ESC50_LABELS, other="background"),
-               import_esc50(root / ESC50_ROOTS[1], label_map=ESC50_LABELS, other="exclude"),
-               import_urbansound8k(root / US8K_ROOT, label_map=US8K_LABELS, other="exclude")]
-    records = [replace(r, source_id=freesound_source(r.source_id), split="train")
-               for res in results for r in res.records if not set(r.labels) & set(EXCLUDED_LABELS)]
-    return records, [s for res in results for s in res.skipped]
+    """The esc50 source's clips (`paper_classes.paper_class_records`), splits not yet assigned."""
+    return paper_class_records(data_root)
 
 
 def _esc50_sources(settings: dict):

@@ -41,6 +41,7 @@ class DataSection:
     classes: list = field(default_factory=lambda: ["dog", "baby", "glass"])  # ratio order; background last
     fractions: list[float] = field(default_factory=lambda: [0.5, 0.25, 0.25])
     split_seed: int = 0
+    train_sources: float = 1.0  # share of each class's train event recordings mixed into train (a learning curve)
     mixtures: Optional[MixConfig] = field(default_factory=MixConfig)  # None: use the clips as imported
     features: Optional[dict] = field(default_factory=dict)  # FeatureConfig overrides (clip_seconds follows mixtures)
     cache_dir: Optional[str] = None  # default: <out>/data
@@ -77,6 +78,19 @@ class FramesSection:
 
 
 @dataclass
+class CurveSection:
+    """A learning curve over source recordings (reproduce/curve.py): the grid's cells of `methods`
+    retrained on nested shares of each class's train event recordings (val and test unchanged);
+    the grid itself is the 100 % point. Off while train_sources is empty."""
+
+    train_sources: list[float] = field(default_factory=list)  # shares in (0, 1), e.g. [0.25, 0.5]
+    methods: list = field(default_factory=lambda: ["baseline", "proposed"])
+    backbone: Optional[str] = None  # default: the grid's first backbone
+    ratio: Optional[str] = None  # default: the grid's first ratio
+    seeds: Optional[list[int]] = None  # default: the grid's seeds
+
+
+@dataclass
 class ReproduceConfig:
     name: str = "reproduce"
     schedule: dict = field(default_factory=lambda: {"name": "paper", "notes": ""})
@@ -90,6 +104,7 @@ class ReproduceConfig:
     threads: Optional[int] = None  # torch intra-op threads (None: usable cores / local processes)
     det_seed: Optional[int] = None  # seed whose scores the DET figures show (default: first seed)
     frames: FramesSection = field(default_factory=FramesSection)
+    curve: CurveSection = field(default_factory=CurveSection)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -105,6 +120,7 @@ def config_from_dict(raw: dict) -> ReproduceConfig:
         setattr(cfg, key, dict(getattr(cfg, key) or {}))
     _check_data(cfg.data, (raw.get("data") or {}).get("mixtures") is not None)
     _check_grid(cfg)
+    _check_curve(cfg)
     for key in ("method", "seed"):
         if key in cfg.recipe:
             raise ConfigError(f"recipe.{key}", "is set by the grid; do not give it here")
@@ -141,6 +157,8 @@ def _check_data(data: DataSection, mixtures_given: bool) -> None:
         raise ConfigError("data.fractions", f"expected 3 positive numbers summing to 1 (train, val, test), got {data.fractions}")
     if data.workers < 1:
         raise ConfigError("data.workers", "must be >= 1")
+    if not 0.0 < data.train_sources <= 1.0:
+        raise ConfigError("data.train_sources", f"must be a fraction in (0, 1], got {data.train_sources}")
     if data.mixtures is not None and mixtures_given:
         data.mixtures.counts = _check_counts(data.mixtures.counts, [*data.classes, BACKGROUND])
 
@@ -179,6 +197,31 @@ def _check_grid(cfg: ReproduceConfig) -> None:
     grid.ratios = [":".join(str(w[c]) for c in order) for w in weights]
     if not (grid.backbones and grid.ratios and grid.seeds) or len(set(grid.seeds)) != len(grid.seeds):
         raise ConfigError("grid", "backbones, ratios and seeds must be non-empty (seeds distinct)")
+
+
+def _check_curve(cfg: ReproduceConfig) -> None:
+    """Curve defaults come from the grid; a curve point must be a slice of the grid's cells."""
+    from raresound.data.ratio import parse_ratio
+
+    c, grid = cfg.curve, cfg.grid
+    shares = [float(v) for v in c.train_sources]
+    if any(not 0.0 < v < 1.0 for v in shares) or len(set(shares)) != len(shares):
+        raise ConfigError("curve.train_sources", f"expected distinct shares in (0, 1) (the grid is 1.0), got {shares}")
+    c.train_sources = sorted(shares)
+    if any(m not in grid.methods for m in c.methods) or not c.methods:
+        raise ConfigError("curve.methods", f"expected some of grid.methods {grid.methods}, got {c.methods}")
+    c.backbone = c.backbone or grid.backbones[0]
+    if c.backbone not in grid.backbones:
+        raise ConfigError("curve.backbone", f"{c.backbone!r} is not one of grid.backbones {grid.backbones}")
+    order = [*cfg.data.classes, BACKGROUND]
+    ratio = grid.ratios[0] if c.ratio is None else str(c.ratio)
+    weights = parse_ratio(ratio, order, field="curve.ratio")
+    c.ratio = ":".join(str(weights[name]) for name in order)
+    if c.ratio not in grid.ratios:
+        raise ConfigError("curve.ratio", f"{ratio!r} is not one of grid.ratios {grid.ratios}")
+    c.seeds = list(grid.seeds if c.seeds is None else c.seeds)
+    if not c.seeds or len(set(c.seeds)) != len(c.seeds):
+        raise ConfigError("curve.seeds", f"expected distinct seeds, got {c.seeds}")
 
 
 def load_config(path: str | Path) -> ReproduceConfig:

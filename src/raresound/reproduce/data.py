@@ -29,6 +29,8 @@ def _data_fingerprint(cfg: ReproduceConfig) -> dict:
     d["root"] = os.path.abspath(cfg.data.root)
     for key in ("cache_dir", "workers", "features"):  # do not change the clips
         d.pop(key)
+    if d["train_sources"] == 1.0:
+        del d["train_sources"]  # all of them, as before the option existed: caches stay valid
     if d.get("mixtures") and d["mixtures"].get("event_span") == "active":
         del d["mixtures"]["event_span"]  # the default, as before the option existed: caches stay valid
     return d
@@ -54,6 +56,7 @@ def build_data(cfg: ReproduceConfig, cache: Path, log: Callable[[str], None] = p
     """Import, mix and featurise (each step cached); returns the data summary (also data.json)."""
     from raresound.data.manifest import read_manifest, write_manifest
     from raresound.data.mixtures import mix_dataset
+    from raresound.data.protocol import train_subset
     from raresound.data.ratio import stable_seed
     from raresound.data.sources import events_and_backgrounds
     from raresound.store import build_store
@@ -77,10 +80,13 @@ def build_data(cfg: ReproduceConfig, cache: Path, log: Callable[[str], None] = p
         wanted = set(cfg.data.classes)
         events, backgrounds = events_and_backgrounds(records)
         events = [r for r in events if r.labels[0] in wanted]
+        # Nested subsets of the train event recordings (val and test unchanged): a learning curve.
+        events = train_subset(events, cfg.data.train_sources, cfg.data.split_seed)
         summary: dict = {"source": cfg.data.source, "root": os.path.abspath(cfg.data.root),
                          "import_skipped": len(skipped), "sources": _source_table(events, backgrounds)}
         if cfg.data.mixtures is None:
-            kept = [r for r in records if not r.labels or (len(r.labels) == 1 and r.labels[0] in wanted)]
+            chosen = {r.path for r in events}
+            kept = [r for r in records if not r.labels or r.path in chosen]
             write_manifest(kept, manifest)
             summary["mixtures"] = None
         else:

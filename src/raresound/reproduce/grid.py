@@ -11,6 +11,7 @@ import yaml
 
 from raresound.io import write_json, write_text
 from raresound.reproduce.config import Cell, ReproduceConfig, cell_done, cell_recipe, cells, load_config, named_ratio
+from raresound.reproduce.curve import run_curve
 from raresound.reproduce.data import build_data
 from raresound.reproduce.frames import run_frames
 from raresound.reproduce.report import write_report
@@ -69,6 +70,7 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
             t0 = time.perf_counter()
             if run_frames(cfg, cell, out, store, cache, say):
                 say(f"[{i}/{len(grid)}] {tag}: frame heads and localised events in {time.perf_counter() - t0:.1f}s")
+        run_curve(cfg, out, say)  # after the grid: the grid is its 100 % point
     report_dir = write_report(cfg, out, summary, say)
     say(f"report: {report_dir / 'report.md'}")
     return report_dir

@@ -11,6 +11,7 @@ import numpy as np
 
 from raresound.io import read_json, write_json, write_text
 from raresound.reproduce.config import BACKGROUND, SPLITS, ReproduceConfig, cell_done, cell_label, cells, named_ratio
+from raresound.reproduce.curve import curve_section
 from raresound.reproduce.frames import events_table
 from raresound.reproduce.results import (PAPER_OVERALL, collect, comparison_table, convergence, det_figure,
                                          fmt_mean_std, main_table, overall_intervals, paired_comparisons,
@@ -35,9 +36,10 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
     if cfg.schedule.get("notes"):
         lines += [str(cfg.schedule["notes"]).strip(), ""]
     lines += ["The paper's numbers (ICASSP 2019, AudioSet dog / baby cry / gunshot + background) are printed "
-              "beside ours for reference only: different data (here: " + _data_line(cfg) + "), a different "
-              "third class, and a different schedule. Only the paper's overall EERs are shown (per-class values "
-              "were not available to us).", ""]
+              "beside ours for reference only: different data (here: " + _data_line(cfg) + "), "
+              + ("the same three classes" if sorted(cfg.data.classes) == ["baby", "dog", "gunshot"]
+                 else "a different third class") + ", and a different schedule. Only the paper's overall EERs "
+              "are shown (per-class values were not available to us).", ""]
 
     results_json: dict = {"cells_done": len(done), "cells_total": len(grid), "tables": {}, "comparisons": {}}
     lines += ["## Main results (Tables 1 and 2 layout)", ""]
@@ -85,6 +87,8 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
                           f"DET curves (like the paper's Figs 3/4), seed {seed}, per class: baseline vs Proposed2.", ""]
 
     lines += _claim_section(results_json["comparisons"], table)
+    curve_lines, results_json["curve"] = curve_section(cfg, out)
+    lines += curve_lines
     lines += _data_section(cfg, data_summary, ratio_counts(cfg, store))
     lines += _schedule_section(cfg, out)
     lines += _toy_section(cfg, report, log)

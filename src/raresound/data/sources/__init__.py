@@ -38,6 +38,7 @@ IMPORTERS = {
     "audioset": "raresound.data.sources.audioset:import_audioset",
     "dcase2017": "raresound.data.sources.dcase2017:import_dcase2017",
     "folder": "raresound.data.sources.folder:import_folder",
+    "paper-classes": "raresound.data.sources.paper_classes:import_paper_classes",  # esc50 + us8k, unified
 }
 
 
