@@ -4,6 +4,7 @@ folder. Fixtures live in conftest.py; these are plain functions and constants, i
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -176,3 +177,61 @@ def write_dataset(root: Path, n: int = 9, bad: bool = True) -> Path:
 # Where tests/test_detect.py plants events in its long test files (seconds), shared with test_api.
 PLANTED = [(5.3, 7.3), (20.05, 22.05), (33.7, 35.7)]
 README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+# ------------------------------------------------------------------ reproduce (tests/test_reproduce*.py)
+
+def make_esc50_fixture(root: Path) -> Path:
+    """4 recordings each of dog / crying_baby / glass_breaking and 12 background recordings
+    (rain, wind), 1.5-s files, esc50_subset.csv layout."""
+    rng = np.random.default_rng(0)
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    t = np.arange(int(1.5 * SR)) / SR
+    specs = [("dog", 0, 4, 500.0), ("crying_baby", 20, 4, 1200.0), ("glass_breaking", 39, 4, 3000.0),
+             ("rain", 10, 6, None), ("wind", 16, 6, None)]
+    src = 1000
+    for category, target, n, freq in specs:
+        for i in range(n):
+            src += 1
+            if freq is None:
+                wave = 0.1 * rng.standard_normal(t.size) * (1.0 + 0.5 * np.sin(2 * np.pi * (i + 1) * t))
+            else:
+                wave = np.zeros(t.size)
+                start = int(rng.integers(0, SR // 2))
+                burst = np.arange(int(0.4 * SR)) / SR
+                f = freq * (1 + 0.1 * i)
+                wave[start:start + burst.size] = 0.5 * np.sin(2 * np.pi * f * burst) * np.hanning(burst.size)
+                wave[start:start + burst.size] += 0.02 * rng.standard_normal(burst.size)
+            name = f"1-{src}-A-{target}.wav"
+            sf.write(str(root / "audio" / name), wave.astype(np.float32), SR, subtype="PCM_16")
+            rows.append([name, 1, target, category, False, src, "A"])
+    with open(root / "esc50_subset.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        w.writerows(rows)
+    return root
+
+
+def tiny_config(data_root: Path) -> dict:
+    return {
+        "name": "tiny",
+        "schedule": {"name": "tiny", "notes": "Test schedule: 1-s clips, 1 epoch per stage."},
+        "data": {
+            "source": "esc50", "root": str(data_root), "classes": ["dog", "baby", "glass"],
+            "fractions": [0.5, 0.25, 0.25], "workers": 1,
+            "mixtures": {"clip_seconds": 1.0, "counts": {
+                "train": {"dog": 12, "baby": 2, "glass": 4, "background": 32},
+                "val": {"dog": 6, "baby": 1, "glass": 2, "background": 16},
+                "test": {"dog": 5, "baby": 5, "glass": 5, "background": 15}}},
+        },
+        "grid": {"backbones": ["lstm"], "ratios": ["6:1:2:16"], "methods": ["baseline", "proposed", "probe"],
+                 "seeds": [0, 1]},
+        "recipe": {"model": {"hidden_size": 8},
+                   "training": {"max_epochs": 1, "patience": 1, "progress": False, "batch_size": 16},
+                   "proposed": {"n_iter": 1, "layer_epochs": 1, "e2e_epochs": 1, "last_e2e_epochs": 1,
+                                "head_epochs": 1, "finetune_epochs": 1}},
+        "bootstrap": {"n_boot": 50},
+        "toy": {"seed": 0, "n_rounds": 1, "layer_epochs": 0, "e2e_epochs": 1, "n_test": 50},
+        "threads": 1,
+    }

@@ -12,8 +12,7 @@ import soundfile as sf
 import yaml
 
 from raresound.data.manifest import SPLITS, read_manifest
-from raresound.data.protocol import (PROTOCOL_FILE, build_protocol, esc50_records, freesound_source, set_sizes,
-                                     synth_counts)
+from raresound.data.protocol import PROTOCOL_FILE, build_protocol, set_sizes, synth_counts
 from raresound.errors import ConfigError, DataError
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -159,21 +158,6 @@ def _need_shared_data():
     missing = [n for n in ("esc50-subset", "esc50-more", "urbansound8k-subset") if not (DATA_ROOT / n).is_dir()]
     if missing:
         pytest.skip(f"real audio not found under {DATA_ROOT} ({', '.join(missing)})")
-
-
-def test_esc50_label_unification_and_freesound_sources():
-    _need_shared_data()
-    records, _ = esc50_records(DATA_ROOT)
-    labels = Counter(r.labels for r in records)
-    assert set(labels) == {("dog",), ("baby",), ("gunshot",), ()}
-    by_set = defaultdict(set)
-    for r in records:
-        by_set["us8k" if "urbansound8k" in r.path else "esc50"].add(r.labels)
-        assert r.source_id.startswith("freesound-")
-        assert "glass" not in r.labels
-    assert by_set["us8k"] == {("dog",), ("gunshot",)}  # dog_bark -> dog, gun_shot -> gunshot
-    assert ("baby",) in by_set["esc50"] and ("dog",) in by_set["esc50"]
-    assert freesound_source("esc50-163459") == freesound_source("us8k-163459") == "freesound-163459"
 
 
 def test_esc50_protocol_is_source_disjoint(tmp_path):
