@@ -30,15 +30,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 import numpy as np
 import torch
 
 from raresound.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-from raresound.detect import DetectedEvent, WindowDetector, WindowGrid
-from raresound.detection.framing import FrameStream
+from raresound.detection.framing import FrameStream, WindowGrid
+from raresound.detection.postprocess import DetectedEvent
 from raresound.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: raresound.detect builds its detectors on this module
+    from raresound.detect import WindowDetector
 
 
 def latency_bound(grid: WindowGrid, median: int = 1, min_gap: float = 0.0, chunk_seconds: float = 0.0) -> float:
