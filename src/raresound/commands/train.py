@@ -57,7 +57,7 @@ def run(args) -> int:
     owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
     dist.init_from_env(device)
     try:
-        threads = apply_threads(args.threads)
+        threads = apply_threads(args.threads, "--threads")
         if dist.is_main():
             print(threads, flush=True)
         bundles = train(cfg, args.data, args.out)

@@ -35,7 +35,7 @@ def run(args) -> int:
     from raresound.training.frames import train_frame_head
     from raresound.training.threads import apply_threads
 
-    print(apply_threads(args.threads))
+    print(apply_threads(args.threads, "--threads"))
     out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
                            lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
                            finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr)
