@@ -44,6 +44,7 @@ def overrides_from_args(args) -> dict:
 
 
 def run(args) -> int:
+    from raresound.commands._flags import flag_names
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
     from raresound.training.threads import apply_threads
@@ -60,7 +61,8 @@ def run(args) -> int:
         threads = apply_threads(args.threads, "--threads")
         if dist.is_main():
             print(threads, flush=True)
-        bundles = train(cfg, args.data, args.out)
+        with flag_names(run_dir="--out"):
+            bundles = train(cfg, args.data, args.out)
         if dist.is_main():
             for name, path in bundles.items():
                 print(f"{name}: {path}")
