@@ -66,24 +66,24 @@ def parse_target(text: str) -> Target:
     if m:
         value = _number(m.group(1), text)
         if value < 0:
-            raise ConfigError("--target", f"false alarms per hour must be >= 0, got {text!r}")
+            raise ConfigError("target", f"false alarms per hour must be >= 0, got {text!r}")
         return Target("far", value)
     m = re.fullmatch(r"miss=([0-9.eE+-]+)(%)?", s)
     if m:
         value = _number(m.group(1), text) / (100.0 if m.group(2) else 1.0)
         if not 0 <= value <= 1:
-            raise ConfigError("--target", f"miss rate must be in [0, 1] (or 0-100%), got {text!r}")
+            raise ConfigError("target", f"miss rate must be in [0, 1] (or 0-100%), got {text!r}")
         return Target("miss", value)
-    raise ConfigError("--target", f"expected eer, far=<x>/h or miss=<x>, got {text!r}")
+    raise ConfigError("target", f"expected eer, far=<x>/h or miss=<x>, got {text!r}")
 
 
 def _number(s: str, text: str) -> float:
     try:
         value = float(s)
     except ValueError:
-        raise ConfigError("--target", f"not a number in {text!r}") from None
+        raise ConfigError("target", f"not a number in {text!r}") from None
     if not math.isfinite(value):
-        raise ConfigError("--target", f"must be finite, got {text!r}")
+        raise ConfigError("target", f"must be finite, got {text!r}")
     return value
 
 
@@ -147,7 +147,7 @@ def choose_threshold(scores, labels, target: Target, clip_seconds: float, name: 
             return _gap_above(s, float(s.max()))
         p = float(np.sort(pos)[allowed])  # the (allowed+1)-th lowest positive must be detected
         return _gap_below(s, p)
-    raise ConfigError("--target", f"unknown target kind {target.kind!r}")
+    raise ConfigError("target", f"unknown target kind {target.kind!r}")
 
 
 def calibrate_bundle(bundle: Bundle, scores: np.ndarray, labels: np.ndarray, target: Target, clip_seconds: float,

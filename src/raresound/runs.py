@@ -30,14 +30,14 @@ def find_bundles(path: str | Path, model: str | None = None) -> tuple[dict[str, 
     path = Path(path)
     if (path / BUNDLE_JSON).is_file():
         if model is not None and model != path.name:
-            raise ConfigError("--model", f"{path} is the bundle {path.name!r}, not {model!r}")
+            raise ConfigError("model", f"{path} is the bundle {path.name!r}, not {model!r}")
         return {path.name: path}, run_of(path)
     found = _bundles_under(path)
     if not found:
         raise DataError(f"{path}: neither a model bundle (no {BUNDLE_JSON}) nor a run with bundles under models/")
     if model is not None:
         if model not in found:
-            raise ConfigError("--model", f"{path} has no model {model!r} (has {sorted(found)})")
+            raise ConfigError("model", f"{path} has no model {model!r} (has {sorted(found)})")
         found = {model: found[model]}
     return found, path
 
@@ -47,7 +47,7 @@ def resolve_store(run_dir: Path | None, store: str | Path | None, what: Path) ->
     if store is not None:
         return Path(store)
     if run_dir is None:
-        raise DataError(f"{what}: not inside a run directory; pass --data STORE")
+        raise DataError(f"{what}: not inside a run directory; pass `store`")
     try:
         return Path(read_json(run_dir / "run.json")["store"])
     except (OSError, ValueError, KeyError) as exc:

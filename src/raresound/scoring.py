@@ -71,7 +71,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory")
     if store_dir is None and not (run_dir / "run.json").is_file():
-        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass --data STORE")
+        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass `store_dir`")
     store_dir = resolve_store(run_dir, store_dir, run_dir)
     store = FeatureStore(store_dir)
     notes: list[str] = []  # printed once every check has passed: an error stays the only line
