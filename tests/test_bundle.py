@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from helpers import make_bundle
 from raresound.bundle import BUNDLE_JSON, WEIGHTS, load_bundle
 from raresound.cli import main
-from raresound.errors import DataError
+from raresound.errors import ConfigError, DataError
 
 
 def edit_meta(path, change):
@@ -123,9 +123,11 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys, monkeypatch):
     path = make_bundle(tmp_path / "b")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["detect", str(path), str(tmp_path / "x.wav"), "--device", "cuda"]) == 2
-    assert "CUDA is not available" in capsys.readouterr().err
+    assert "config field '--device': CUDA is not available on this machine; use --device cpu" in capsys.readouterr().err
     assert main(["detect", str(path), str(tmp_path / "x.wav"), "--device", "tpu9"]) == 2
-    assert "unknown device 'tpu9'" in capsys.readouterr().err
+    assert "config field '--device': unknown device 'tpu9'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="^config field 'device': CUDA is not available on this machine; use `device` cpu$"):
+        load_bundle(path, device="cuda")  # the library names its parameter
 
 
 def test_saved_bundles_carry_the_format_and_the_feature_digest(tmp_path):

@@ -106,7 +106,11 @@ def test_calibrate_cli_writes_thresholds(run_dir, capsys):
     assert main(["calibrate", str(run_dir), "--target", "far=1/h", "--split", "test"]) == 2
     assert "no split 'test'" in capsys.readouterr().err
     assert main(["calibrate", str(run_dir), "--target", "banana"]) == 2
+    assert "config field '--target': expected eer" in capsys.readouterr().err  # the flag; the library says 'target'
     assert main(["calibrate", str(run_dir), "--target", "eer", "--model", "nope"]) == 2
+    assert "config field '--model'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="config field 'model'"):
+        calibrate(run_dir, "eer", model="nope")
 
 
 def test_choose_threshold_known_answers():
@@ -131,14 +135,16 @@ def test_parse_target():
     assert parse_target("miss=5%") == Target("miss", 0.05)
     assert str(parse_target("far=0.5/h")) == "far=0.5/h"
     for bad in ("far=-1/h", "miss=1.5", "miss=150%", "far=x", "dcf", "far=inf"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match="config field 'target'"):
             parse_target(bad)
 
 
-def test_bundle_outside_a_run_needs_a_store(tmp_path):
+def test_bundle_outside_a_run_needs_a_store(tmp_path, capsys):
     planted_bundle(clip_seconds=1.0).save(tmp_path / "loose")
-    with pytest.raises(DataError, match="--data"):
+    with pytest.raises(DataError, match="not inside a run directory; pass `store`$"):
         calibrate(tmp_path / "loose", "eer")
+    assert main(["calibrate", str(tmp_path / "loose"), "--target", "eer"]) == 2
+    assert "not inside a run directory; pass --data STORE\n" in capsys.readouterr().err
     with pytest.raises(DataError, match="neither a model bundle"):
         calibrate(tmp_path, "eer")
 

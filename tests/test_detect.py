@@ -239,21 +239,21 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path):
 def test_output_names_are_basenames_unless_they_collide(tmp_path):
     assert output_names(["a/x.wav", "b/y.wav"]) == ["x.wav", "y.wav"]
     assert output_names(["a/x.wav", "b/x.wav"], full_paths=True) == ["a/x.wav", "b/x.wav"]
-    with pytest.raises(ConfigError, match="full-paths"):
+    with pytest.raises(ConfigError, match="config field 'full_paths'.*; pass `full_paths`$"):
         output_names(["a/x.wav", "b/x.wav"])
 
 
 def test_thresholds_come_from_the_bundle_or_an_override(tmp_path):
     bundle = planted_bundle(thresholds={})
     bundle.path = tmp_path / "b"
-    with pytest.raises(DataError, match="no decision threshold for tone, whistle.*calibrate"):
+    with pytest.raises(DataError, match="no decision threshold for tone, whistle.*calibrate.*pass `thresholds`"):
         resolve_thresholds(bundle)
     assert resolve_thresholds(bundle, 0.3).tolist() == [0.3, 0.3]
     bundle.thresholds = {"tone": 0.7}
     with pytest.raises(DataError, match="for whistle"):
         resolve_thresholds(bundle)
     assert resolve_thresholds(bundle, {"whistle": 0.2}).tolist() == [0.7, 0.2]
-    with pytest.raises(ConfigError, match="unknown class"):
+    with pytest.raises(ConfigError, match="config field 'thresholds': unknown class"):
         resolve_thresholds(bundle, {"dog": 0.2})
     assert parse_threshold_args(None) is None
     assert parse_threshold_args(["0.4"]) == 0.4

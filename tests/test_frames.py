@@ -227,8 +227,12 @@ def test_train_frames_records_its_settings_and_resumes_only_the_same(trained, tm
     weights = (out / "model.safetensors").read_bytes()
     assert train_frame_head(root / "clip", root, out, **kwargs) == out  # the same settings: resumes (finished)
     assert (out / "model.safetensors").read_bytes() == weights
-    with pytest.raises(RunMismatchError, match=r"other settings \(epochs: 1 -> 2"):
+    with pytest.raises(RunMismatchError, match=r"other settings \(epochs: 1 -> 2.*train into a new `out_dir`"):
         train_frame_head(root / "clip", root, out, **{**kwargs, "epochs": 2})
+    # the command line names its flag instead of the parameter
+    assert cli_main(["train-frames", str(root / "clip"), "--data", str(root), "--out", str(out), "--epochs", "2",
+                     "--threads", "1"]) == 2
+    assert "train into a new --out, or delete it" in capsys.readouterr().err
     (out / "training" / "settings.json").unlink()  # an output of a raresound before settings were recorded
     with pytest.raises(RunMismatchError, match="no record of their settings"):
         train_frame_head(root / "clip", root, out, **kwargs)

@@ -46,8 +46,20 @@ def test_equal_power_ramps_keep_the_level_of_uncorrelated_backgrounds_through_th
     assert np.sqrt(np.mean(middle ** 2)) == pytest.approx(0.1, rel=0.05)
 
 
-@pytest.mark.parametrize("crossfade, match", [(-0.1, "crossfade"), (2.5, "crossfade"), (1.5, "too short")])
+@pytest.mark.parametrize("crossfade, match", [(-0.1, "^`crossfade` must be"), (2.5, "^`crossfade` must be"),
+                                              (1.5, "too short")])
 def test_bad_crossfades_are_refused_before_writing(tmp_path, crossfade, match):
     with pytest.raises(DataError, match=match):
         join_clips(_manifest(tmp_path), tmp_path / "long.wav", n_clips=3, crossfade=crossfade)
     assert not (tmp_path / "long.wav").exists()
+
+
+def test_the_library_names_its_parameters_and_the_command_line_its_flags(tmp_path, capsys):
+    from raresound.cli import main
+
+    with pytest.raises(DataError, match="^`n_clips` must be >= 1, got 0$"):
+        join_clips(_manifest(tmp_path), tmp_path / "long.wav", n_clips=0)
+    assert main(["data", "join", str(_manifest(tmp_path)), "--out", str(tmp_path / "long.wav"), "--n-clips", "0"]) == 2
+    assert capsys.readouterr().err == "raresound: error: --n-clips must be >= 1, got 0\n"
+    assert main(["data", "join", str(_manifest(tmp_path)), "--out", str(tmp_path / "long.wav"), "--crossfade", "3"]) == 2
+    assert "error: --crossfade must be between 0 and 2 seconds" in capsys.readouterr().err

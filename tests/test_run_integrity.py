@@ -61,8 +61,8 @@ def test_library_train_checks_config_and_store(config, store, tmp_path):
     run = tmp_path / "run"
     overrides = {"training.max_epochs": 1, "training.progress": False}
     train_lib(load_config(config, overrides), store, run)
-    with pytest.raises(RunMismatchError, match=r"training\.lr: 0\.001 -> 0\.01"):
-        train_lib(load_config(config, {**overrides, "training.lr": 0.01}), store, run)
+    with pytest.raises(RunMismatchError, match=r"training\.lr: 0\.001 -> 0\.01.*train into a new `run_dir`"):
+        train_lib(load_config(config, {**overrides, "training.lr": 0.01}), store, run)  # its parameter, not --out
     other = make_store(tmp_path / "other", counts={"train": {"alarm": 6, "knock": 6, "": 20}})
     with pytest.raises(RunMismatchError, match="store: "):
         train_lib(load_config(config, overrides), other, run)

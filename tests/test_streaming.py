@@ -124,9 +124,9 @@ def test_resampled_stream_still_finds_the_events(bundle):
 
 def test_stream_options_are_checked(bundle):
     detector = WindowDetector(bundle, hop=0.5)
-    with pytest.raises(ConfigError, match="--rate"):
+    with pytest.raises(ConfigError, match="config field 'rate'"):  # the parameters; detect says --rate
         run_pcm_stream(detector, io.BytesIO(b""), 4000)
-    with pytest.raises(ConfigError, match="--chunk-seconds"):
+    with pytest.raises(ConfigError, match="config field 'chunk_seconds'"):
         run_pcm_stream(detector, io.BytesIO(b""), SR, 0.0)
     empty = run_pcm_stream(detector, io.BytesIO(b""), SR, 0.5)
     assert (empty.n_events, empty.n_windows) == (0, 0)

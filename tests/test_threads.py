@@ -20,9 +20,9 @@ def cores(monkeypatch):
 
 def test_share_of_usable_cores_per_local_process(cores, monkeypatch):
     cores(2)
-    assert threads.choose_threads() == (2, "2 cores / 1 local process; override with --threads")
+    assert threads.choose_threads() == (2, "2 cores / 1 local process; override with threads")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    assert threads.choose_threads() == (1, "2 cores / 2 local processes; override with --threads")
+    assert threads.choose_threads(name="--threads") == (1, "2 cores / 2 local processes; override with --threads")
     cores(16)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
     assert threads.choose_threads()[0] == 5
@@ -40,9 +40,18 @@ def test_without_affinity_falls_back_to_cpu_count(cores, monkeypatch):
 def test_requested_wins_and_must_be_positive(cores, monkeypatch):
     cores(8)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert threads.choose_threads(4) == (4, "--threads")
-    with pytest.raises(ConfigError, match="--threads"):
+    assert threads.choose_threads(4) == (4, "threads")
+    with pytest.raises(ConfigError, match="config field 'threads'"):  # the library's parameter
         threads.choose_threads(0)
+    with pytest.raises(ConfigError, match="config field '--threads'"):  # the command line's name for it
+        threads.choose_threads(0, name="--threads")
+
+
+def test_the_command_line_names_its_flag(capsys):
+    from raresound.cli import main
+
+    assert main(["train-frames", "no-bundle", "--data", "no-store", "--threads", "0"]) == 2
+    assert "config field '--threads': must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_omp_num_threads_is_honoured_outside_torchrun_only(cores, monkeypatch):
@@ -59,8 +68,8 @@ def test_omp_num_threads_is_honoured_outside_torchrun_only(cores, monkeypatch):
 def test_apply_sets_torch_and_tolerates_a_second_call(cores):
     before = torch.get_num_threads()
     try:
-        assert threads.apply_threads(1) == "threads: 1 (--threads)"
+        assert threads.apply_threads(1) == "threads: 1 (threads)"
         assert torch.get_num_threads() == 1
-        assert threads.apply_threads(1) == "threads: 1 (--threads)"  # inter-op threads are set once
+        assert threads.apply_threads(1, "--threads") == "threads: 1 (--threads)"  # inter-op threads are set once
     finally:
         torch.set_num_threads(before)

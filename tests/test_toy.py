@@ -80,8 +80,16 @@ def test_toy_rerun_resumes_and_refuses_other_settings(toy_run):
     again = run_toy(out, seed=0, **FAST)  # every stage is finished: checkpoints are loaded, not retrained
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(again["rounds"]) == strip(report["rounds"])
-    with pytest.raises(ConfigError, match="other settings"):
+    with pytest.raises(ConfigError, match="other settings; use a fresh `out_dir`$"):
         run_toy(out, seed=1, **FAST)
+
+
+def test_toy_command_names_its_flag(toy_run, capsys):
+    from raresound.cli import main
+
+    out, _ = toy_run
+    assert main(["toy", "--out", str(out), "--seed", "1"]) == 2  # refused before any training
+    assert capsys.readouterr().err.endswith("holds a toy run with other settings; use a fresh --out\n")
 
 
 def test_toy_rejects_bad_settings(tmp_path):

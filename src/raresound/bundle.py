@@ -274,9 +274,9 @@ def check_device(device: str | torch.device) -> torch.device:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise ConfigError("--device", f"unknown device {device!r}; use cpu or cuda") from None
+        raise ConfigError("device", f"unknown device {device!r}; use cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", "CUDA is not available on this machine; use --device cpu")
+        raise ConfigError("device", "CUDA is not available on this machine; use `device` cpu")
     return device
 
 

@@ -32,11 +32,16 @@ from typing import Callable
 
 import numpy as np
 
-from raresound.bundle import BUNDLE_JSON, Bundle, bundle_lock, run_of
+from raresound.bundle import BUNDLE_JSON, Bundle, bundle_lock
+from raresound.data.checks import check_scored_split, warn
 from raresound.errors import ConfigError, DataError
 from raresound.evaluation.eer import eer_threshold
 from raresound.export import sync_exports
 from raresound.io import read_json, write_json
+from raresound.runs import find_bundles, resolve_store
+from raresound.scoring import checked_bundles, score_split
+from raresound.store import FeatureStore
+from raresound.training.fingerprint import check_store_provenance
 
 _SLACK = 1e-9
 
@@ -61,24 +66,24 @@ def parse_target(text: str) -> Target:
     if m:
         value = _number(m.group(1), text)
         if value < 0:
-            raise ConfigError("--target", f"false alarms per hour must be >= 0, got {text!r}")
+            raise ConfigError("target", f"false alarms per hour must be >= 0, got {text!r}")
         return Target("far", value)
     m = re.fullmatch(r"miss=([0-9.eE+-]+)(%)?", s)
     if m:
         value = _number(m.group(1), text) / (100.0 if m.group(2) else 1.0)
         if not 0 <= value <= 1:
-            raise ConfigError("--target", f"miss rate must be in [0, 1] (or 0-100%), got {text!r}")
+            raise ConfigError("target", f"miss rate must be in [0, 1] (or 0-100%), got {text!r}")
         return Target("miss", value)
-    raise ConfigError("--target", f"expected eer, far=<x>/h or miss=<x>, got {text!r}")
+    raise ConfigError("target", f"expected eer, far=<x>/h or miss=<x>, got {text!r}")
 
 
 def _number(s: str, text: str) -> float:
     try:
         value = float(s)
     except ValueError:
-        raise ConfigError("--target", f"not a number in {text!r}") from None
+        raise ConfigError("target", f"not a number in {text!r}") from None
     if not math.isfinite(value):
-        raise ConfigError("--target", f"must be finite, got {text!r}")
+        raise ConfigError("target", f"must be finite, got {text!r}")
     return value
 
 
@@ -142,40 +147,7 @@ def choose_threshold(scores, labels, target: Target, clip_seconds: float, name: 
             return _gap_above(s, float(s.max()))
         p = float(np.sort(pos)[allowed])  # the (allowed+1)-th lowest positive must be detected
         return _gap_below(s, p)
-    raise ConfigError("--target", f"unknown target kind {target.kind!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Bundles and runs
-
-
-def find_bundles(path: str | Path, model: str | None = None) -> tuple[dict[str, Path], Path | None]:
-    """({name: bundle dir}, run dir or None) for a run directory or a single bundle directory."""
-    path = Path(path)
-    if (path / BUNDLE_JSON).is_file():
-        if model is not None and model != path.name:
-            raise ConfigError("--model", f"{path} is the bundle {path.name!r}, not {model!r}")
-        return {path.name: path}, run_of(path)
-    models = path / "models"
-    found = {p.name: p for p in sorted(models.glob("*")) if (p / BUNDLE_JSON).is_file()} if models.is_dir() else {}
-    if not found:
-        raise DataError(f"{path}: neither a model bundle (no {BUNDLE_JSON}) nor a run with bundles under models/")
-    if model is not None:
-        if model not in found:
-            raise ConfigError("--model", f"{path} has no model {model!r} (has {sorted(found)})")
-        found = {model: found[model]}
-    return found, path
-
-
-def resolve_store(run_dir: Path | None, store: str | Path | None, what: Path) -> Path:
-    if store is not None:
-        return Path(store)
-    if run_dir is None:
-        raise DataError(f"{what}: not inside a run directory; pass --data STORE")
-    try:
-        return Path(read_json(run_dir / "run.json")["store"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{run_dir / 'run.json'}: cannot read the store path ({exc})") from None
+    raise ConfigError("target", f"unknown target kind {target.kind!r}")
 
 
 def calibrate_bundle(bundle: Bundle, scores: np.ndarray, labels: np.ndarray, target: Target, clip_seconds: float,
@@ -237,11 +209,6 @@ def calibrate(path: str | Path, target: Target | str, split: str = "val", model:
 
 def _calibrate_locked(bundles: dict[str, Path], run_dir: Path | None, target: Target, split: str,
                       store: str | Path | None, device: str, log, path: Path) -> dict[str, dict]:
-    from raresound.data.checks import check_scored_split, warn
-    from raresound.scoring import checked_bundles, score_split
-    from raresound.store import FeatureStore
-    from raresound.training.fingerprint import check_store_provenance
-
     store_dir = resolve_store(run_dir, store, path)
     fs = FeatureStore(store_dir)
     notes: list[str] = []  # printed once every check has passed: an error stays the only line

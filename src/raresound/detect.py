@@ -29,6 +29,7 @@ from raresound.detection.postprocess import (DecisionEngine, DetectedEvent, Even
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import low_rate_note
 from raresound.models.factory import scores_from_logits
+from raresound.streaming import StreamingDetector
 
 # Offline files are decoded this many seconds at a time: memory stays bounded (one block plus the
 # streaming buffers) whatever the file's length.
@@ -81,8 +82,6 @@ class WindowDetector:
         return DecisionEngine(self.grid, self.classes, self.thresholds, self.median, self.min_gap)
 
     def streamer(self, chunk_seconds: float = 0.0):
-        from raresound.streaming import StreamingDetector
-
         return StreamingDetector(self)
 
     @torch.inference_mode()
@@ -126,7 +125,6 @@ class WindowDetector:
         windows are scored in the same batches as `detect_wave` (align = batch), so features, scores
         and events are bit-identical to it."""
         from raresound.audio import read_blocks
-        from raresound.streaming import StreamingDetector
 
         started = time.perf_counter()
         sd = StreamingDetector(self, align=self.batch, keep_scores=True)

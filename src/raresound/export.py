@@ -81,7 +81,7 @@ def default_path(bundle_dir: str | Path, fmt: str) -> Path:
 def export_bundle(bundle: Bundle, fmt: str, out: str | Path | None = None, bake_normalizer: bool = True) -> Path:
     """Write the exported network (atomically) and its side file; returns the model path."""
     if fmt not in FORMATS:
-        raise ConfigError("--format", f"must be one of {FORMATS}, got {fmt!r}")
+        raise ConfigError("fmt", f"must be one of {FORMATS}, got {fmt!r}")
     if out is None:
         if bundle.path is None:
             raise DataError("export: the bundle has no directory; pass an output path")

@@ -229,7 +229,7 @@ def dir_lock(directory: str | Path, what: str) -> Iterator[None]:
             pid, _, holder = fh.read().strip().partition(" ")
             fh.close()
             raise BusyError(f"{directory}: another `raresound {holder or what}` (pid {pid or 'unknown'}) is writing "
-                            "here; wait for it to finish or use another --out") from None
+                            "here; wait for it to finish or use another directory") from None
         # The previous owner unlinks the file before unlocking: if it did so between our open() and
         # flock(), we hold an orphaned file and must lock the path's current one instead.
         try:

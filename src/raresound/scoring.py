@@ -17,15 +17,9 @@ from raresound.data.checks import check_scored_split, warn
 from raresound.errors import DataError
 from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
+from raresound.runs import resolve_store, run_models
 from raresound.store import FeatureStore
-
-
-def run_models(run_dir: str | Path) -> dict[str, Path]:
-    models = Path(run_dir) / "models"
-    found = {p.name: p for p in sorted(models.glob("*")) if (p / "bundle.json").exists()} if models.is_dir() else {}
-    if not found:
-        raise DataError(f"{run_dir}: no trained models (expected bundles under {models})")
-    return found
+from raresound.training.fingerprint import check_store_provenance
 
 
 @torch.no_grad()
@@ -73,14 +67,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     The split's positives/negatives per class go to `log`; a split without positives (or negatives)
     of a class fails before anything is written (data.checks). Nothing is written until every
     model is scored, so a failure leaves no partial RUN/eval/<split>/."""
-    from raresound.calibration import resolve_store
-    from raresound.training.fingerprint import check_store_provenance
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory")
     if store_dir is None and not (run_dir / "run.json").is_file():
-        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass --data STORE")
+        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass `store_dir`")
     store_dir = resolve_store(run_dir, store_dir, run_dir)
     store = FeatureStore(store_dir)
     notes: list[str] = []  # printed once every check has passed: an error stays the only line

@@ -30,15 +30,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 import numpy as np
 import torch
 
 from raresound.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-from raresound.detect import DetectedEvent, WindowDetector, WindowGrid
-from raresound.detection.framing import FrameStream
+from raresound.detection.framing import FrameStream, WindowGrid
+from raresound.detection.postprocess import DetectedEvent
 from raresound.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: raresound.detect builds its detectors on this module
+    from raresound.detect import WindowDetector
 
 
 def latency_bound(grid: WindowGrid, median: int = 1, min_gap: float = 0.0, chunk_seconds: float = 0.0) -> float:
@@ -156,10 +159,10 @@ MAX_CHUNK_SECONDS = 60.0
 
 def check_stream_options(rate: int, chunk_seconds: float) -> None:
     if not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise ConfigError("--rate", f"must be an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {rate!r}")
+        raise ConfigError("rate", f"must be an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {rate!r}")
     if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds)
             and 0 < chunk_seconds <= MAX_CHUNK_SECONDS):
-        raise ConfigError("--chunk-seconds", f"must be a number in (0, {MAX_CHUNK_SECONDS:g}], got {chunk_seconds!r}")
+        raise ConfigError("chunk_seconds", f"must be a number in (0, {MAX_CHUNK_SECONDS:g}], got {chunk_seconds!r}")
 
 
 def run_pcm_stream(detector: WindowDetector, stream: BinaryIO, rate: int = 16000, chunk_seconds: float = 0.5,

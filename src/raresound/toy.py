@@ -224,7 +224,7 @@ def _run_toy(out_dir, seed: int, n_rounds: int, progress: bool, overrides: dict)
     stamp = train_dir / "toy-config.json"
     fingerprint = {k: v for k, v in asdict(cfg).items() if k != "n_rounds"}
     if stamp.exists() and read_json(stamp) != fingerprint:
-        raise ConfigError("toy", f"{out} holds a toy run with other settings; use a fresh --out directory")
+        raise ConfigError("toy", f"{out} holds a toy run with other settings; use a fresh `out_dir`")
     write_json(stamp, fingerprint)
 
     x_tr, y_tr, mode_tr, x_te, y_te, _ = make_toy_data(cfg.seed, cfg.sigma, cfg.n_test)

@@ -28,12 +28,14 @@ def _fmt(x: float) -> str:
 
 def run(args) -> int:
     from raresound.calibration import calibrate, parse_target
+    from raresound.commands._flags import flag_names
     from raresound.export import STALE
 
-    target = parse_target(args.target)
-    print(f"target {target} on split '{args.split}'")
-    records = calibrate(args.path, target, split=args.split, model=args.model, store=args.data, device=args.device,
-                        log=print)
+    with flag_names(target="--target", model="--model", store="--data STORE", device="--device"):
+        target = parse_target(args.target)
+        print(f"target {target} on split '{args.split}'")
+        records = calibrate(args.path, target, split=args.split, model=args.model, store=args.data,
+                            device=args.device, log=print)
     print("| model | class | threshold | false alarms | FA/h | miss rate |")
     print("|---|---|---:|---:|---:|---:|")
     for name, record in records.items():

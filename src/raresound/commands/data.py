@@ -257,9 +257,11 @@ def _register_join(sub) -> None:
 
 
 def run_join(args: argparse.Namespace) -> int:
+    from raresound.commands._flags import flag_names
     from raresound.data.join import join_clips
 
-    wav, events_path, seconds, events = join_clips(args.manifest, args.out, args.events, args.split,
-                                                   args.n_clips, args.seed, crossfade=args.crossfade)
+    with flag_names(n_clips="--n-clips", crossfade="--crossfade"):
+        wav, events_path, seconds, events = join_clips(args.manifest, args.out, args.events, args.split,
+                                                       args.n_clips, args.seed, crossfade=args.crossfade)
     print(f"written: {wav} ({seconds:.1f} s) and {events_path} ({len(events)} events)")
     return 0

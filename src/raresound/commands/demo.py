@@ -105,7 +105,7 @@ def run(args) -> int:
     def step(msg: str) -> None:
         print(f"[demo {time.perf_counter() - started:6.1f}s] {msg}", flush=True)
 
-    threads = apply_threads(args.threads)
+    threads = apply_threads(args.threads, "--threads")
     counts = parse_pairs(args.counts, "--counts", "class=N items", count, keep_blank=True)
     fractions = parse_fractions(args.fractions)
     manifest = out / "data" / "manifest.csv"

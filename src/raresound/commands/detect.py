@@ -63,6 +63,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# The library parameters behind detect's flags (their errors name the parameters; commands._flags).
+FLAGS = {"device": "--device", "thresholds": "--threshold", "full_paths": "--full-paths", "rate": "--rate",
+         "chunk_seconds": "--chunk-seconds"}
+
+
 def _detector(args):
     from raresound.bundle import load_bundle
     from raresound.detect import WindowDetector, parse_threshold_args
@@ -84,6 +89,7 @@ def _detector(args):
 
 
 def run(args) -> int:
+    from raresound.commands._flags import flag_names
     from raresound.errors import ConfigError
 
     if args.threads is not None:
@@ -97,7 +103,8 @@ def run(args) -> int:
             raise ConfigError("--stream", "reads stdin; do not also give audio files")
         if args.format != "dcase":
             raise ConfigError("--format", "--stream prints JSON lines; event formats are for audio files")
-        return _run_stream(args)
+        with flag_names(**FLAGS):
+            return _run_stream(args)
     if not args.audio:
         raise ConfigError("audio", "give at least one audio file, or --stream")
     from raresound.evaluation.event_formats import FORMATS
@@ -106,7 +113,8 @@ def run(args) -> int:
         raise ConfigError("--format", f"unknown event format {args.format!r} (use one of {', '.join(FORMATS)})")
     if args.format != "dcase" and not args.out and len(args.audio) > 1:
         raise ConfigError("--out", f"--format {args.format} writes one file per audio file; give --out DIR")
-    return _run_files(args)
+    with flag_names(**FLAGS):
+        return _run_files(args)
 
 
 def _run_files(args) -> int:

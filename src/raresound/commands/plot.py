@@ -41,14 +41,16 @@ def run(args) -> int:
     import torch
 
     from raresound import audio
-    from raresound.commands.detect import _detector
+    from raresound.commands._flags import flag_names
+    from raresound.commands.detect import FLAGS, _detector
     from raresound.detect import WindowDetector
     from raresound.detection.plot import plot_timeline, score_track
     from raresound.errors import ConfigError
     from raresound.evaluation.event_formats import read_events_for
     from raresound.features import LogMel, low_rate_note
 
-    detector = _detector(args)
+    with flag_names(**FLAGS):
+        detector = _detector(args)
     cfg = detector.config
     name = Path(args.audio).name
     reference = read_events_for(args.reference, name) if args.reference else None  # fail before the work

@@ -24,10 +24,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from raresound.commands._flags import flag_names
     from raresound.toy import run_toy
 
     overrides = {} if args.epochs is None else {"e2e_epochs": args.epochs}
-    report = run_toy(args.out, seed=args.seed, n_rounds=args.rounds, progress=args.progress, **overrides)
+    with flag_names(out_dir="--out"):
+        report = run_toy(args.out, seed=args.seed, n_rounds=args.rounds, progress=args.progress, **overrides)
     layout = report["input_layout"]
     print(f"toy: {sum(report['class_counts'].values())} points "
           f"({', '.join(f'{n} {k}' for k, n in report['class_counts'].items())}), "

@@ -44,6 +44,7 @@ def overrides_from_args(args) -> dict:
 
 
 def run(args) -> int:
+    from raresound.commands._flags import flag_names
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
     from raresound.training.threads import apply_threads
@@ -57,10 +58,11 @@ def run(args) -> int:
     owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
     dist.init_from_env(device)
     try:
-        threads = apply_threads(args.threads)
+        threads = apply_threads(args.threads, "--threads")
         if dist.is_main():
             print(threads, flush=True)
-        bundles = train(cfg, args.data, args.out)
+        with flag_names(run_dir="--out"):
+            bundles = train(cfg, args.data, args.out)
         if dist.is_main():
             for name, path in bundles.items():
                 print(f"{name}: {path}")

@@ -32,12 +32,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from raresound.commands._flags import flag_names
     from raresound.training.frames import train_frame_head
     from raresound.training.threads import apply_threads
 
-    print(apply_threads(args.threads))
-    out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
-                           lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
-                           finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr)
+    print(apply_threads(args.threads, "--threads"))
+    with flag_names(out_dir="--out"):
+        out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
+                               lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
+                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr)
     print(f"frame-level bundle: {out}")
     return 0

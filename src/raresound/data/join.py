@@ -28,9 +28,9 @@ def join_clips(manifest: str | Path, out: str | Path, events_path: str | Path | 
     changes. Each clip then starts `crossfade` seconds before the previous one ends.
     Returns (wav, event list, seconds, events)."""
     if n_clips < 1:
-        raise DataError(f"--n-clips must be >= 1, got {n_clips}")
+        raise DataError(f"`n_clips` must be >= 1, got {n_clips}")
     if not 0.0 <= crossfade <= 2.0:
-        raise DataError(f"--crossfade must be between 0 and 2 seconds, got {crossfade}")
+        raise DataError(f"`crossfade` must be between 0 and 2 seconds, got {crossfade}")
     out = Path(out)
     events_path = Path(events_path) if events_path is not None else out.with_suffix(".tsv")
     records = [r for r in read_manifest(manifest) if r.split == split]

@@ -34,7 +34,7 @@ def output_names(paths: Sequence[str | Path], full_paths: bool = False) -> list[
         seen: dict[str, str] = {}
         for p, name in zip(paths, names):
             if name in seen and seen[name] != str(p):
-                raise ConfigError("--full-paths", f"{seen[name]} and {p} share the name {name!r}; pass --full-paths")
+                raise ConfigError("full_paths", f"{seen[name]} and {p} share the name {name!r}; pass `full_paths`")
             seen[name] = str(p)
     return names
 

@@ -229,13 +229,13 @@ def resolve_thresholds(bundle: Bundle, override: float | Mapping[str, float] | N
         if override:
             unknown = sorted(set(override) - set(classes))
             if unknown:
-                raise ConfigError("--threshold", f"unknown class(es) {unknown}; the bundle has {classes}")
+                raise ConfigError("thresholds", f"unknown class(es) {unknown}; the bundle has {classes}")
             values.update({k: float(v) for k, v in override.items()})
     missing = [c for c in classes if c not in values]
     if missing:
         raise DataError(f"{bundle.path or 'bundle'}: no decision threshold for {', '.join(missing)}; "
-                        "run `raresound calibrate` on it or pass --threshold")
+                        "run `raresound calibrate` on it or pass `thresholds`")
     out = np.array([values[c] for c in classes], dtype=np.float64)
     if not np.isfinite(out).all():
-        raise ConfigError("--threshold", f"thresholds must be finite, got {out.tolist()}")
+        raise ConfigError("thresholds", f"thresholds must be finite, got {out.tolist()}")
     return out

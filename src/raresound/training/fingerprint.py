@@ -104,7 +104,7 @@ def check_run(run_dir: str | Path, cfg, store_dir: str | Path) -> None:
         try:
             recorded = read_json(run_path)
         except (OSError, ValueError) as exc:
-            raise RunMismatchError(f"{run_path}: unreadable ({exc}); train into a new --out") from None
+            raise RunMismatchError(f"{run_path}: unreadable ({exc}); train into a new `run_dir`") from None
     new = cfg.to_dict()
     changes = []
     if config_path.is_file():
@@ -121,7 +121,7 @@ def check_run(run_dir: str | Path, cfg, store_dir: str | Path) -> None:
     if changes:
         shown = ", ".join(changes[:_SHOWN]) + (f" and {len(changes) - _SHOWN} more" if len(changes) > _SHOWN else "")
         raise RunMismatchError(f"{run_dir} was trained with another config or store ({shown}); train into a "
-                               f"new --out (this run's config: {config_path})")
+                               f"new `run_dir` (this run's config: {config_path})")
 
 
 def recorded_run(run_dir: str | Path) -> dict:

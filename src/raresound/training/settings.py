@@ -23,20 +23,20 @@ def check_settings(out_dir: Path, settings: dict, markers: tuple[str, ...] = ("b
     if not path.is_file():
         if any((out_dir / m).exists() for m in markers):
             raise RunMismatchError(f"{out_dir}: holds a trained output or its checkpoints but no record of their "
-                                   f"settings ({path}); train into a new --out")
+                                   f"settings ({path}); train into a new `out_dir`")
         return
     try:
         recorded = read_json(path)
         if not isinstance(recorded, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        raise RunMismatchError(f"{path}: unreadable ({exc}); train into a new --out") from None
+        raise RunMismatchError(f"{path}: unreadable ({exc}); train into a new `out_dir`") from None
     # Over both records' keys: a field the new settings no longer have (a nested option removed) is a change too.
     keys = [k for k in dict.fromkeys([*settings, *recorded]) if k not in BY_IDENTITY]
     changes = [f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in keys if recorded.get(k) != settings.get(k)]
     if changes:
         raise RunMismatchError(f"{out_dir} was trained with other settings ({', '.join(changes)}; recorded in "
-                               f"{path}); train into a new --out, or delete it to retrain")
+                               f"{path}); train into a new `out_dir`, or delete it to retrain")
 
 
 def store_settings(store_dir: str | Path) -> dict:

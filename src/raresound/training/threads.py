@@ -24,29 +24,31 @@ def _positive_int(text: str | None) -> int | None:
     return value if value is not None and value >= 1 else None
 
 
-def choose_threads(requested: int | None = None) -> tuple[int, str]:
-    """(threads, why): `requested` (--threads) wins; outside torchrun an exported OMP_NUM_THREADS is
-    honoured (under torchrun it is torchrun's own blanket 1, so the share is used instead); else
-    usable cores // LOCAL_WORLD_SIZE, at least 1."""
-    if requested is not None:
-        if requested < 1:
-            raise ConfigError("--threads", f"must be >= 1, got {requested}")
-        return requested, "--threads"
+def choose_threads(threads: int | None = None, name: str = "threads") -> tuple[int, str]:
+    """(threads, why): `threads` wins; outside torchrun an exported OMP_NUM_THREADS is honoured
+    (under torchrun it is torchrun's own blanket 1, so the share is used instead); else usable
+    cores // LOCAL_WORLD_SIZE, at least 1. `name` is what the caller's user sets `threads` by (the
+    command line: "--threads"), for the error and the why."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(name, f"must be >= 1, got {threads}")
+        return threads, name
     omp = _positive_int(os.environ.get("OMP_NUM_THREADS"))
     if omp is not None and "LOCAL_WORLD_SIZE" not in os.environ:
-        return omp, "OMP_NUM_THREADS; override with --threads"
+        return omp, f"OMP_NUM_THREADS; override with {name}"
     cores = usable_cores()
     local = _positive_int(os.environ.get("LOCAL_WORLD_SIZE")) or 1
     noun = "process" if local == 1 else "processes"
-    return max(1, cores // local), f"{cores} cores / {local} local {noun}; override with --threads"
+    return max(1, cores // local), f"{cores} cores / {local} local {noun}; override with {name}"
 
 
-def apply_threads(requested: int | None = None) -> str:
-    """Set torch's intra-op (and, once per process, inter-op) threads; returns the one-line log."""
+def apply_threads(threads: int | None = None, name: str = "threads") -> str:
+    """Set torch's intra-op (and, once per process, inter-op) threads (`choose_threads`); returns the
+    one-line log."""
     import torch
 
     global _interop_set
-    n, why = choose_threads(requested)
+    n, why = choose_threads(threads, name)
     torch.set_num_threads(n)
     if not _interop_set:
         _interop_set = True
