@@ -139,14 +139,6 @@ def test_no_import_loops():
     assert not found, "import loops:\n" + "\n".join(" -> ".join(loop) for loop in found)
 
 
-# Loops closed only by lazy imports in another engineer's files, left to them: reproduce.grid imports
-# curve and report, which import grid (curve: run_cell) and curve back inside functions.
-KNOWN_LAZY_LOOP = {"raresound.reproduce.curve", "raresound.reproduce.grid", "raresound.reproduce.report"}
-
-
 def test_no_loops_hidden_by_lazy_imports():
-    graph = import_graph(lazy=True)
-    for module in KNOWN_LAZY_LOOP:  # a loop through these and any other module still fails
-        graph[module] -= KNOWN_LAZY_LOOP
-    found = cycles(graph)
+    found = cycles(import_graph(lazy=True))
     assert not found, "loops closed by imports inside functions:\n" + "\n".join(" -> ".join(l) for l in found)

@@ -4,17 +4,14 @@ Each point retrains a slice of the grid (curve.methods at one backbone and ratio
 a share of each class's train *event recordings* (`data.train_sources`: nested subsets, so a
 larger share only adds recordings), with the validation and test clips unchanged; the grid
 itself is the 100 % point. A point is a reproduce config of its own (its own data cache and
-OUT/curve/train-sources-NNN run directories), run and resumed like the grid.
+OUT/curve/train-sources-NNN run directories), run and resumed like the grid (`grid.run_curve`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
-
-from raresound.reproduce.config import (CurveSection, FramesSection, GridSection, ReproduceConfig, cell_done,
-                                        cells, named_ratio)
+from raresound.reproduce.config import CurveSection, FramesSection, GridSection, ReproduceConfig, named_ratio
 
 
 def point_tag(share: float) -> str:
@@ -34,21 +31,6 @@ def point_config(cfg: ReproduceConfig, share: float, out: Path) -> ReproduceConf
     grid = GridSection(backbones=[c.backbone], ratios=[c.ratio], methods=list(c.methods), seeds=list(c.seeds))
     return dataclasses.replace(cfg, name=f"{cfg.name} {point_tag(share)}", data=data, grid=grid,
                                frames=FramesSection(), curve=CurveSection())
-
-
-def run_curve(cfg: ReproduceConfig, out: Path, log: Callable[[str], None] = print) -> None:
-    """Build each point's data and train + evaluate its cells (finished cells are skipped)."""
-    from raresound.reproduce.data import build_data
-    from raresound.reproduce.grid import run_cell
-
-    for share in cfg.curve.train_sources:
-        pcfg, pout = point_config(cfg, share, out), point_dir(out, share)
-        cache = Path(pcfg.data.cache_dir)
-        build_data(pcfg, cache, log)
-        for cell in cells(pcfg):
-            tag = f"curve {point_tag(share)}: {cell.method} seed {cell.seed}"
-            state = "done earlier" if cell_done(cell.run_dir(pout)) else run_cell(pcfg, cell, pout, cache / "store", log)
-            log(f"{tag}: {state}")
 
 
 def curve_points(cfg: ReproduceConfig, out: Path) -> list[dict]:

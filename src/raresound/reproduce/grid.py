@@ -11,7 +11,7 @@ import yaml
 
 from raresound.io import write_json, write_text
 from raresound.reproduce.config import Cell, ReproduceConfig, cell_done, cell_recipe, cells, load_config, named_ratio
-from raresound.reproduce.curve import run_curve
+from raresound.reproduce.curve import point_config, point_dir, point_tag
 from raresound.reproduce.data import build_data
 from raresound.reproduce.frames import run_frames
 from raresound.reproduce.report import write_report
@@ -74,3 +74,15 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
     report_dir = write_report(cfg, out, summary, say)
     say(f"report: {report_dir / 'report.md'}")
     return report_dir
+
+
+def run_curve(cfg: ReproduceConfig, out: Path, log: Callable[[str], None] = print) -> None:
+    """The learning curve's points (reproduce/curve.py): each point's data, then its cells
+    (finished cells are skipped, interrupted ones resume)."""
+    for share in cfg.curve.train_sources:
+        pcfg, pout = point_config(cfg, share, out), point_dir(out, share)
+        cache = Path(pcfg.data.cache_dir)
+        build_data(pcfg, cache, log)
+        for cell in cells(pcfg):
+            state = "done earlier" if cell_done(cell.run_dir(pout)) else run_cell(pcfg, cell, pout, cache / "store", log)
+            log(f"curve {point_tag(share)}: {cell.method} seed {cell.seed}: {state}")
