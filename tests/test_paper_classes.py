@@ -54,3 +54,16 @@ def test_a_missing_folder_is_a_data_error_naming_it(tmp_path):
     (tmp_path / "esc50-subset").mkdir()
     with pytest.raises(DataError, match="esc50-more: missing"):
         paper_class_records(tmp_path)
+
+
+def test_cli_import_writes_one_manifest_and_refuses_a_label_map(imported, tmp_path, capsys):
+    from raresound.cli import main
+    from raresound.data.manifest import read_manifest
+
+    out = tmp_path / "paper.csv"
+    assert main(["data", "import", "paper-classes", str(DATA_ROOT), "--fractions", "0.5", "0.25", "0.25",
+                 "--out", str(out)]) == 0
+    assert {(r.path, r.split) for r in read_manifest(out)} == {(r.path, r.split) for r in imported.records}
+    assert main(["data", "import", "paper-classes", str(DATA_ROOT), "--label-map", "dog=hound",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert "--label-map" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-SOURCES = ("esc50", "urbansound8k", "audioset", "dcase2017", "folder")
+SOURCES = ("esc50", "urbansound8k", "audioset", "dcase2017", "folder", "paper-classes")
 
 
 def register(sub) -> None:
@@ -71,8 +71,9 @@ def _register_import(sub) -> None:
     p = sub.add_parser("import", help="import a public data set into a manifest",
                        description="Import ESC-50 (meta/esc50.csv or esc50_subset.csv + audio/), UrbanSound8K "
                                    "(metadata/UrbanSound8K.csv + audio/foldN/), AudioSet (segments CSV + folder of "
-                                   "clips named YTID[_start]), DCASE 2017 Task 2 (event_list*.csv + mixtures) or a "
-                                   "folder per class. Splits by source recording. Missing/unreadable clips are "
+                                   "clips named YTID[_start]), DCASE 2017 Task 2 (event_list*.csv + mixtures), a "
+                                   "folder per class, or paper-classes (ROOT holding esc50-subset, esc50-more and "
+                                   "urbansound8k-subset: dog, baby, gunshot with unified labels, one data set). Splits by source recording. Missing/unreadable clips are "
                                    "skipped and listed in <out>.skipped.csv; extra metadata (e.g. folds) goes "
                                    "to <out>.meta.csv.")
     p.add_argument("source", choices=SOURCES, help="data set layout")
@@ -189,10 +190,16 @@ def run_mix(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from raresound.data.manifest import write_manifest
     from raresound.data.sources import get_importer
+    from raresound.errors import ConfigError
     from raresound.io import write_csv
 
     options = {"label_map": args.label_map, "fractions": args.fractions, "seed": args.seed}
-    if args.source != "dcase2017":
+    if args.source == "paper-classes":  # its labels are fixed (dog, baby, gunshot; backgrounds)
+        if args.label_map or args.other != "background":
+            raise ConfigError("--label-map" if args.label_map else "--other",
+                              "paper-classes unifies its labels itself; use `data merge` to map them further")
+        options.pop("label_map")
+    elif args.source != "dcase2017":
         options["other"] = args.other
     if args.source == "audioset":
         options["segments"] = args.segments
