@@ -210,3 +210,18 @@ def test_reproduce_adds_localised_events_next_to_the_eer(tmp_path, monkeypatch):
 
     monkeypatch.setattr(frames, "train_frame_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     rp.reproduce(cfg, out, log=lambda m: None)
+
+
+def test_report_only_trains_nothing_not_even_the_toy(tmp_path, monkeypatch):
+    import raresound.toy as toy
+    import raresound.training.recipes as recipes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--report-only trained something")
+
+    monkeypatch.setattr(recipes, "train", refuse)
+    monkeypatch.setattr(toy, "run_toy", refuse)
+    cfg = rp.config_from_dict(tiny_config(make_esc50_fixture(tmp_path / "esc50")))
+    report = rp.reproduce(cfg, tmp_path / "out", log=lambda m: None, report_only=True)
+    text = (report / "report.md").read_text()
+    assert "Cells finished: 0 of" in text and "Not run yet (`--report-only` trains nothing)" in text

@@ -71,7 +71,7 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
             if run_frames(cfg, cell, out, store, cache, say):
                 say(f"[{i}/{len(grid)}] {tag}: frame heads and localised events in {time.perf_counter() - t0:.1f}s")
         run_curve(cfg, out, say)  # after the grid: the grid is its 100 % point
-    report_dir = write_report(cfg, out, summary, say)
+    report_dir = write_report(cfg, out, summary, say, train_toy=not report_only)
     say(f"report: {report_dir / 'report.md'}")
     return report_dir
 

@@ -21,7 +21,10 @@ from raresound.reproduce.results import (PAPER_OVERALL, collect, comparison_tabl
 CHANCE_WARNING = 0.40
 
 
-def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Callable[[str], None] = print) -> Path:
+def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Callable[[str], None] = print,
+                 train_toy: bool = True) -> Path:
+    """report.md + results.json from the finished cells; train_toy=False (--report-only) trains
+    nothing: the toy section shows an earlier toy run, if any."""
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
     table = collect(cfg, out)
@@ -91,7 +94,7 @@ def write_report(cfg: ReproduceConfig, out: Path, data_summary: dict, log: Calla
     lines += curve_lines
     lines += _data_section(cfg, data_summary, ratio_counts(cfg, store))
     lines += _schedule_section(cfg, out)
-    lines += _toy_section(cfg, report, log)
+    lines += _toy_section(cfg, report, log, train_toy)
     lines += ["## Reproduce", "", "```", f"raresound reproduce --config <this config> --out {out}", "```", "",
               "Re-running the command resumes: finished cells (eval/test/eer.json present) are never retrained, "
               "interrupted cells continue from their last epoch checkpoint, the data build and store are cached.", ""]
@@ -219,13 +222,18 @@ def _schedule_section(cfg: ReproduceConfig, out: Path) -> list[str]:
     return lines
 
 
-def _toy_section(cfg: ReproduceConfig, report: Path, log) -> list[str]:
+def _toy_section(cfg: ReproduceConfig, report: Path, log, train_toy: bool = True) -> list[str]:
     if cfg.toy is None:
         return []
     from raresound.toy import run_toy
 
     opts = dict(cfg.toy)
-    toy = run_toy(report / "toy", seed=int(opts.pop("seed", 0)), n_rounds=int(opts.pop("n_rounds", 3)), **opts)
+    if train_toy:
+        toy = run_toy(report / "toy", seed=int(opts.pop("seed", 0)), n_rounds=int(opts.pop("n_rounds", 3)), **opts)
+    elif (report / "toy" / "toy.json").is_file():
+        toy = read_json(report / "toy" / "toy.json")
+    else:
+        return ["## Toy example (paper's Fig 1)", "", "Not run yet (`--report-only` trains nothing).", ""]
     rounds = toy.get("rounds", []) if isinstance(toy, dict) else []
     lines = ["## Toy example (paper's Fig 1)", "",
              "Algorithm 1 on 1000 points at 166/166/668 with a 3-unit LSTM embedding on the unit sphere "
