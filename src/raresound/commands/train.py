@@ -8,9 +8,10 @@ from raresound.training.config import METHODS, load_config, parse_override
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a detector (baseline, proposed, competitors) on a feature store",
                        description="Train the method of a YAML recipe on a feature store. Re-running the same "
-                                   "command (or --resume) continues an interrupted run; finished stages are "
-                                   "never retrained. A run directory trained with another config or store is "
-                                   "refused (naming the differing fields); one train at a time per --out.")
+                                   "command into the same --out resumes an interrupted run from its stage "
+                                   "checkpoints (no flag needed); finished stages are never retrained. A run "
+                                   "directory trained with another config or store is refused (naming the differing "
+                                   "fields); one train at a time per --out.")
     p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
     p.add_argument("--data", required=True, help="feature store directory (from `raresound features`)")
     p.add_argument("--out", required=True, help="run directory")
@@ -22,8 +23,6 @@ def register(sub) -> None:
                    help="torch intra-op threads (default: usable cores / local processes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe field, e.g. --set training.max_epochs=3 (repeatable)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run (the default behaviour; kept for explicitness)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
