@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--min-gap", type=float, help="merge events separated by <= S seconds, as for detect")
     p.add_argument("--windows", action="store_true", help="with a frame-level bundle, still use sliding windows")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.set_defaults(func=run, frame_scores=None, batch=64)
+    p.set_defaults(func=run, frame_scores=None, batch=None)  # detect's defaults
 
 
 def run(args) -> int:
