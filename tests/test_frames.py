@@ -35,6 +35,18 @@ def test_frame_targets_mark_the_steps_whose_centre_lies_in_the_event():
     assert targets[2, :, 1].tolist() == [1] * 10
 
 
+
+def test_the_train_frames_help_describes_what_training_stores():
+    from raresound.cli import build_parser
+    from raresound.training import frames
+
+    parser = build_parser()._subparsers._group_actions[0].choices["train-frames"]
+    text = " ".join(parser.format_help().split())
+    assert "validation frame F1 is highest" in text and "equal-error" not in text
+    assert f"{frames.DEFAULT_MEDIAN_SECONDS:g}-s median filter" in text
+    assert f"{frames.DEFAULT_MIN_GAP:g}-s minimum gap" in text
+    assert "calibrated clip thresholds are dropped" in text  # what --finetune-epochs does to bundle.thresholds
+
 def test_balanced_frame_bce_by_hand():
     # one class, 1 positive and 3 negative training steps: w = 3, scale = 2 / (1 + 3) = 0.5
     loss = BalancedFrameBCE([1.0], [3.0])
