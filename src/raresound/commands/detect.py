@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -60,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
     p.add_argument("--chunk-seconds", type=float, default=0.5, help="--stream read size in seconds (default 0.5)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from raresound.commands._flags import add_device_option
 from raresound.training.config import METHODS, load_config, parse_override
 
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--method", choices=METHODS, help="override the recipe's method")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
+    add_device_option(p, default=None, default_text="the recipe's training.device")
     p.add_argument("--workers", type=int, help="data loader worker processes (training.num_workers)")
     p.add_argument("--threads", type=int,
                    help="torch intra-op threads (default: usable cores / local processes)")
@@ -44,16 +45,13 @@ def overrides_from_args(args) -> dict:
 
 def run(args) -> int:
     from raresound.commands._flags import flag_names
+    from raresound.devices import auto_device
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
     from raresound.training.threads import apply_threads
 
-    import torch
-
     cfg = load_config(args.config, overrides_from_args(args))  # validated before any work
-    device = cfg.training.device
-    if device == "auto":  # decides the backend: NCCL on GPUs, gloo on CPU
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = auto_device(cfg.training.device)  # decides the backend: NCCL on GPUs, gloo on CPU
     owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
     dist.init_from_env(device)
     try:
