@@ -44,7 +44,7 @@ def test_every_model_command_has_the_one_device_option():
     from raresound.devices import DEVICES
 
     actions = device_actions()
-    assert set(actions) == {"train", "detect", "evaluate", "calibrate", "plot"}
+    assert set(actions) == {"train", "train-frames", "detect", "evaluate", "calibrate", "plot"}
     for name, action in actions.items():
         assert tuple(action.choices) == DEVICES == ("auto", "cpu", "cuda"), name
         assert action.help.split("; default")[0] == "where the model runs (auto: cuda when available, else cpu", name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -32,6 +34,7 @@ def register(sub) -> None:
                         "evaluate and calibrate it again)")
     p.add_argument("--finetune-lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, help="torch threads (default: usable cores)")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -41,9 +44,10 @@ def run(args) -> int:
     from raresound.training.threads import apply_threads
 
     print(apply_threads(args.threads, "--threads"))
-    with flag_names(out_dir="--out"):
+    with flag_names(out_dir="--out", device="--device"):
         out = train_frame_head(args.bundle, args.data, args.out, head_input=args.head_input, epochs=args.epochs,
                                lr=args.lr, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
-                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr)
+                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
+                               device=args.device)
     print(f"frame-level bundle: {out}")
     return 0
