@@ -121,3 +121,23 @@ def test_detect_formats_audacity_and_raven(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "bundle"), *paths, "--format", "praat"]) == 2
     err = capsys.readouterr().err
     assert "unknown event format 'praat'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_batch_sizes_window_detection_and_is_refused_for_a_frame_bundle(tmp_path, capsys):
+    from raresound.cli import build_parser
+    from raresound.commands.detect import _detector
+    from raresound.detect import WINDOW_BATCH
+    from helpers import saved_frame_bundle
+
+    saved_planted_bundle(tmp_path / "clip")
+    saved_frame_bundle(tmp_path / "frames")
+    path = str(write_wav(tmp_path / "a.wav", planted_wave(3.0, [])))
+    parse = build_parser().parse_args
+    assert _detector(parse(["detect", str(tmp_path / "clip"), path])).batch == WINDOW_BATCH == 64  # as --help says
+    assert _detector(parse(["detect", str(tmp_path / "clip"), path, "--batch", "8"])).batch == 8
+    assert _detector(parse(["detect", str(tmp_path / "frames"), path, "--batch", "8", "--windows"])).batch == 8
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "frames"), path, "--batch", "8"]) == 2  # one pass: no batches to size
+    err = capsys.readouterr().err
+    assert "--batch" in err and "one pass" in err
+    assert main(["detect", str(tmp_path / "frames"), path]) == 0

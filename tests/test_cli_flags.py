@@ -29,3 +29,53 @@ def test_other_errors_pass_unchanged():
     with pytest.raises(ConfigError, match=r"^config field 'seed': bad$"):
         with flag_names(out_dir="--out"):
             raise ConfigError("seed", "bad")
+
+
+# ------------------------------------------------------------------------ --device (add_device_option)
+
+def device_actions() -> dict:
+    from raresound.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    return {name: action for name, p in commands.items() for action in p._actions if "--device" in action.option_strings}
+
+
+def test_every_model_command_has_the_one_device_option():
+    from raresound.devices import DEVICES
+
+    actions = device_actions()
+    assert set(actions) == {"train", "train-frames", "detect", "evaluate", "calibrate", "plot"}
+    for name, action in actions.items():
+        assert tuple(action.choices) == DEVICES == ("auto", "cpu", "cuda"), name
+        assert action.help.split("; default")[0] == "where the model runs (auto: cuda when available, else cpu", name
+        assert action.default == (None if name == "train" else "cpu"), name  # train: the recipe's
+
+
+@pytest.mark.parametrize("value, ok", [("auto", True), ("cpu", True), ("cuda", True), ("gpu", False), ("CPU", False)])
+def test_every_device_option_takes_the_same_values(value, ok, capsys):
+    for name, action in device_actions().items():
+        assert (value in action.choices) is ok, name  # argparse refuses a value outside the choices
+    from raresound.cli import build_parser
+
+    args = ["detect", "b", "a.wav", "--device", value]
+    if ok:
+        assert build_parser().parse_args(args).device == value
+    else:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(args)
+        assert "invalid choice" in capsys.readouterr().err
+
+
+def test_auto_is_a_device_for_bundles_and_recipes_alike():
+    import torch
+
+    from raresound.bundle import check_device
+    from raresound.devices import auto_device
+    from raresound.training.config import config_from_dict
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert auto_device("auto") == expected and auto_device("cpu") == "cpu"
+    assert check_device("auto").type == expected
+    assert config_from_dict({"training": {"device": "auto"}}).training.device == "auto"
+    with pytest.raises(ConfigError, match="training.device"):
+        config_from_dict({"training": {"device": "gpu"}})

@@ -110,7 +110,7 @@ def worker(work: Path, store: Path, job: str) -> int:
         status = {"killed": cli_main(common(config, store, work / "ddp-proposed", 8) + PROPOSED),
                   "kept": tdist.is_initialized()}  # the CLI leaves a caller's group alone
         proposed.thce_objectives = thce_objectives
-        status["resumed"] = cli_main(common(config, store, work / "ddp-proposed", 8) + PROPOSED + ["--resume"])
+        status["resumed"] = cli_main(common(config, store, work / "ddp-proposed", 8) + PROPOSED)
         status["inits"] = inits["n"]
         dist.destroy()
     (mine / f"{job}.json").write_text(json.dumps(status))

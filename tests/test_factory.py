@@ -65,3 +65,16 @@ def test_bundle_whose_network_does_not_take_its_features_is_refused(tmp_path):
     (path / BUNDLE_JSON).write_text(json.dumps(meta))
     with pytest.raises(DataError, match="spec field n_mels is 32, but the feature config makes 64"):
         load_bundle(path)
+
+
+def test_the_model_errors_docstring_names_functions_that_exist():
+    import importlib
+    import re
+
+    from raresound.models import errors
+
+    refs = re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", errors.__doc__)
+    assert refs == ["training.recipes.build_recipe_model", "bundle.load_bundle"]
+    for ref in refs:
+        module, name = ref.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(f"raresound.{module}"), name)), ref

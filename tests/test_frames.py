@@ -35,6 +35,18 @@ def test_frame_targets_mark_the_steps_whose_centre_lies_in_the_event():
     assert targets[2, :, 1].tolist() == [1] * 10
 
 
+
+def test_the_train_frames_help_describes_what_training_stores():
+    from raresound.cli import build_parser
+    from raresound.training import frames
+
+    parser = build_parser()._subparsers._group_actions[0].choices["train-frames"]
+    text = " ".join(parser.format_help().split())
+    assert "validation frame F1 is highest" in text and "equal-error" not in text
+    assert f"{frames.DEFAULT_MEDIAN_SECONDS:g}-s median filter" in text
+    assert f"{frames.DEFAULT_MIN_GAP:g}-s minimum gap" in text
+    assert "calibrated clip thresholds are dropped" in text  # what --finetune-epochs does to bundle.thresholds
+
 def test_balanced_frame_bce_by_hand():
     # one class, 1 positive and 3 negative training steps: w = 3, scale = 2 / (1 + 3) = 0.5
     loss = BalancedFrameBCE([1.0], [3.0])
@@ -236,3 +248,19 @@ def test_train_frames_records_its_settings_and_resumes_only_the_same(trained, tm
     (out / "training" / "settings.json").unlink()  # an output of a raresound before settings were recorded
     with pytest.raises(RunMismatchError, match="no record of their settings"):
         train_frame_head(root / "clip", root, out, **kwargs)
+
+
+def test_train_frames_device_is_where_it_trains_not_a_setting(trained, tmp_path, capsys, monkeypatch):
+    from raresound.io import read_json
+
+    root, _ = trained
+    kwargs = dict(epochs=1, lr=3e-2, progress=False, log=lambda *_: None)
+    out = train_frame_head(root / "clip", root, tmp_path / "f", device="auto", **kwargs)
+    assert "device" not in read_json(out / "training" / "settings.json")
+    weights = (out / "model.safetensors").read_bytes()
+    assert train_frame_head(root / "clip", root, out, device="cpu", **kwargs) == out  # resumes on another device
+    assert (out / "model.safetensors").read_bytes() == weights
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli_main(["train-frames", str(root / "clip"), "--data", str(root), "--out", str(tmp_path / "g"),
+                     "--device", "cuda", "--threads", "1"]) == 2
+    assert "config field '--device': CUDA is not available on this machine; use --device cpu" in capsys.readouterr().err

@@ -152,7 +152,7 @@ def test_proposed_killed_mid_way_resumes_to_the_unbroken_weights(config, store, 
     last = json.loads((tmp_path / "broken" / "stages" / "round2-e2e" / "last.json").read_text())
     assert last["epoch"] == 1 and not (tmp_path / "broken" / "models").exists()
     monkeypatch.setattr(proposed, "thce_objectives", real)
-    assert train(config, store, tmp_path / "broken", "--method", "proposed", "--resume", *TINY_PROPOSED) == 0
+    assert train(config, store, tmp_path / "broken", "--method", "proposed", *TINY_PROPOSED) == 0
     for name in ("proposed1", "proposed2"):
         a = load_file(str(tmp_path / "unbroken" / "models" / name / "model.safetensors"))
         b = load_file(str(tmp_path / "broken" / "models" / name / "model.safetensors"))
@@ -184,3 +184,13 @@ def test_missing_config_and_store_are_one_line_errors(config, tmp_path, capsys):
     assert "nope.yaml" in capsys.readouterr().err
     assert train(config, tmp_path / "no-store", tmp_path / "run") == 2
     assert "no-store" in capsys.readouterr().err
+
+
+def test_resuming_is_a_re_run_so_there_is_no_resume_flag(config, store, tmp_path, capsys):
+    from raresound.cli import build_parser
+
+    with pytest.raises(SystemExit):  # the flag was never read: re-running resumes (the test above)
+        train(config, store, tmp_path, "--resume")
+    assert "unrecognized arguments: --resume" in capsys.readouterr().err
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    assert "into the same --out resumes" in " ".join(train_parser.description.split())

@@ -33,6 +33,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from raresound.devices import auto_device
 from raresound.errors import ConfigError, DataError, RaresoundError
 from raresound.features import FeatureConfig, Normalizer
 from raresound.io import dir_lock, read_json, write_json
@@ -271,8 +272,9 @@ def bundle_lock(directory: str | Path, what: str) -> Iterator[None]:
 
 
 def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device: any name torch knows, or "auto" (`devices.auto_device`)."""
     try:
-        device = torch.device(device)
+        device = torch.device(auto_device(device) if isinstance(device, str) else device)
     except (RuntimeError, TypeError, ValueError):
         raise ConfigError("device", f"unknown device {device!r}; use cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -34,6 +34,7 @@ from raresound.streaming import StreamingDetector
 # Offline files are decoded this many seconds at a time: memory stays bounded (one block plus the
 # streaming buffers) whatever the file's length.
 FILE_BLOCK_SECONDS = 20.0
+WINDOW_BATCH = 64  # windows per network call
 
 
 @dataclass
@@ -61,7 +62,7 @@ class WindowDetector:
     """A bundle applied to long audio with sliding windows (see the module docstring)."""
 
     def __init__(self, bundle: Bundle, hop: float = 1.0, thresholds: float | Mapping[str, float] | None = None,
-                 median: int = 1, min_gap: float = 0.0, batch: int = 64):
+                 median: int = 1, min_gap: float = 0.0, batch: int = WINDOW_BATCH):
         if not isinstance(batch, int) or batch < 1:
             raise ConfigError("detect.batch", f"must be a positive integer, got {batch!r}")
         self.bundle = bundle

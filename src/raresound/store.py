@@ -507,6 +507,7 @@ def _assemble_split(path: Path, chunk_files: list[Path], n: int, n_frames: int, 
 def _progress_bar(enabled: bool, total: int, initial: int):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from raresound.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="chunk", desc="featurising", file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total=total, initial=initial, unit="chunk", desc="featurising", file=sys.stderr,
+                        dynamic_ncols=True)

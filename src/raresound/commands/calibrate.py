@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -18,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--split", default="val", help="store split to fit on (default: val)")
     p.add_argument("--model", help="only this model of the run")
     p.add_argument("--data", help="feature store (default: the run's, from run.json)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -36,7 +38,8 @@ def register(sub) -> None:
                                                  "for a frame bundle the gap stored with its head)")
     p.add_argument("--min-duration", type=float,
                    help="frame bundles: drop events shorter than S seconds (default: the bundle's tuned value, else 0)")
-    p.add_argument("--batch", type=int, default=64, help="windows per network batch (default 64)")
+    p.add_argument("--batch", type=int, help="windows per network batch (default 64, detect.WINDOW_BATCH); sliding "
+                                             "windows only: a frame bundle scores each file in one pass")
     p.add_argument("--out", help="where to write the events (default: standard output). --format dcase: one event list "
                                  "(tab-separated filename, onset, offset, event_label). --format audacity|raven: one "
                                  "file per audio file; with several audio files (or an existing directory, or a path "
@@ -59,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
     p.add_argument("--chunk-seconds", type=float, default=0.5, help="--stream read size in seconds (default 0.5)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -70,12 +73,17 @@ FLAGS = {"device": "--device", "thresholds": "--threshold", "full_paths": "--ful
 
 def _detector(args):
     from raresound.bundle import load_bundle
-    from raresound.detect import WindowDetector, parse_threshold_args
+    from raresound.detect import WINDOW_BATCH, WindowDetector, parse_threshold_args
     from raresound.detection.frame_detector import FrameDetector
 
     threshold = parse_threshold_args(args.threshold)
     bundle = load_bundle(args.bundle, device=args.device)
     if bundle.model.has_frame_head and not args.windows:
+        if args.batch is not None:  # FrameDetector has no batches to size
+            from raresound.errors import ConfigError
+
+            raise ConfigError("--batch", f"{args.bundle} has a frame-level head and scores each file in one pass, "
+                                         "not in batches of windows; drop --batch, or add --windows")
         return FrameDetector(bundle, hop=args.hop, thresholds=threshold, median=args.median, min_gap=args.min_gap,
                              min_duration=getattr(args, "min_duration", None))
     if args.frame_scores:
@@ -85,7 +93,7 @@ def _detector(args):
                           if not bundle.model.has_frame_head else "needs frame-level detection; drop --windows")
     return WindowDetector(bundle, hop=args.hop, thresholds=threshold, median=1 if args.median is None else args.median,
                           min_gap=0.0 if args.min_gap is None else args.min_gap,
-                          batch=args.batch)
+                          batch=WINDOW_BATCH if args.batch is None else args.batch)
 
 
 def run(args) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a split with every model of a run; EER table + DET plot",
@@ -9,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("run", help="run directory (from `raresound train`)")
     p.add_argument("--split", default="test", help="store split to evaluate (default: test)")
     p.add_argument("--data", help="feature store (default: the one the run was trained on)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 

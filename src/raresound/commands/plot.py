@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from raresound.commands._flags import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -30,8 +32,8 @@ def register(sub) -> None:
     p.add_argument("--median", type=int, help="median filter over N decisions, as for detect")
     p.add_argument("--min-gap", type=float, help="merge events separated by <= S seconds, as for detect")
     p.add_argument("--windows", action="store_true", help="with a frame-level bundle, still use sliding windows")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.set_defaults(func=run, frame_scores=None, batch=64)
+    add_device_option(p)
+    p.set_defaults(func=run, frame_scores=None, batch=None)  # detect's defaults
 
 
 def run(args) -> int:

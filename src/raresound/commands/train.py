@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from raresound.commands._flags import add_device_option
 from raresound.training.config import METHODS, load_config, parse_override
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a detector (baseline, proposed, competitors) on a feature store",
                        description="Train the method of a YAML recipe on a feature store. Re-running the same "
-                                   "command (or --resume) continues an interrupted run; finished stages are "
-                                   "never retrained. A run directory trained with another config or store is "
-                                   "refused (naming the differing fields); one train at a time per --out.")
+                                   "command into the same --out resumes an interrupted run from its stage "
+                                   "checkpoints (no flag needed); finished stages are never retrained. A run "
+                                   "directory trained with another config or store is refused (naming the differing "
+                                   "fields); one train at a time per --out.")
     p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
     p.add_argument("--data", required=True, help="feature store directory (from `raresound features`)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--method", choices=METHODS, help="override the recipe's method")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
+    add_device_option(p, default=None, default_text="the recipe's training.device")
     p.add_argument("--workers", type=int, help="data loader worker processes (training.num_workers)")
     p.add_argument("--threads", type=int,
                    help="torch intra-op threads (default: usable cores / local processes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe field, e.g. --set training.max_epochs=3 (repeatable)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run (the default behaviour; kept for explicitness)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -45,16 +45,13 @@ def overrides_from_args(args) -> dict:
 
 def run(args) -> int:
     from raresound.commands._flags import flag_names
+    from raresound.devices import auto_device
     from raresound.training import distributed as dist
     from raresound.training.recipes import train
     from raresound.training.threads import apply_threads
 
-    import torch
-
     cfg = load_config(args.config, overrides_from_args(args))  # validated before any work
-    device = cfg.training.device
-    if device == "auto":  # decides the backend: NCCL on GPUs, gloo on CPU
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = auto_device(cfg.training.device)  # decides the backend: NCCL on GPUs, gloo on CPU
     owned = not dist.is_distributed()  # a caller's process group is the caller's to destroy
     dist.init_from_env(device)
     try:

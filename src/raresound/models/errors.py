@@ -1,7 +1,7 @@
 """The one error models raise for a bad constructor argument or input: a ValueError naming the parameter.
 
 Models know nothing of configs or bundles. The layer that builds a model from a recipe turns it into
-the field-named ConfigError (`training.recipes.build_from_config`); loading a bundle turns it into a
+the field-named ConfigError (`training.recipes.build_recipe_model`); loading a bundle turns it into a
 DataError naming the bundle (`bundle.load_bundle`).
 """
 

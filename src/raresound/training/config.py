@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from raresound.config_schema import build, deep_merge, split_pair
+from raresound.devices import DEVICES
 from raresound.errors import ConfigError
 # Declared once in training/methods.py; reference methods are yardsticks shown as labelled rows.
 from raresound.training.methods import METHODS, REFERENCE_METHODS  # noqa: F401
@@ -53,7 +54,7 @@ class TrainingConfig:
     patience: int = 10  # epochs without validation-loss improvement before stopping
     weight_decay: float = 0.0
     num_workers: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast dtype (fp16 only on CUDA)
     max_train_batches: Optional[int] = None  # cap per epoch (reduced CPU schedules); None = all
     progress: bool = True

@@ -104,7 +104,7 @@ def frame_scores(model, dataset: SplitDataset, batch_size: int = 16) -> np.ndarr
 def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str | Path | None = None, *,
                      head_input: str = "e", epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
                      patience: int = 3, seed: int = 0, finetune_epochs: int = 0, finetune_lr: float = 1e-3,
-                     progress: bool = True, log=print) -> Path:
+                     device: str = "cpu", progress: bool = True, log=print) -> Path:
     """Train a frame head on top of the bundle at `bundle_dir` and save the result as a new bundle at
     `out_dir` (default: `<bundle_dir>-frames`); its training checkpoints live in `<out_dir>/training`,
     so an interrupted run resumes. Returns the new bundle's directory. The run holds `out_dir`'s
@@ -114,14 +114,16 @@ def train_frame_head(bundle_dir: str | Path, store_dir: str | Path, out_dir: str
 
     `finetune_epochs` > 0 adds a second stage that trains everything (backbone, heads) on the frame
     loss plus the clip-level class-weighted BCE at `finetune_lr`: sharper frame scores, but the clip
-    model is then a new one (its EER must be measured again; calibrated clip thresholds are dropped)."""
+    model is then a new one (its EER must be measured again; calibrated clip thresholds are dropped).
+
+    `device` is where it trains (`bundle.check_device`); not a setting: a run may resume elsewhere."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1),
                              ("finetune_epochs", finetune_epochs, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(name, f"must be an integer >= {low}, got {value!r}")
     if not (isinstance(lr, (int, float)) and 0 < lr < 10):
         raise ConfigError("lr", f"must be a number in (0, 10), got {lr!r}")
-    bundle = load_bundle(bundle_dir)
+    bundle = load_bundle(bundle_dir, device=device)
     out_dir = Path(out_dir) if out_dir is not None else Path(str(Path(bundle_dir).resolve()) + "-frames")
     check_not_input(out_dir, [bundle_dir, store_dir], "out_dir")
     try:
@@ -185,12 +187,15 @@ def _fit_and_save(bundle, store: FeatureStore, out_dir: Path, settings: dict, pr
     if weak:
         log(f"note: {weak} training clip(s) have labels but no onset/offset: all their steps count as positive")
     pos = y_train.sum(axis=(0, 1)).astype(np.float64)
-    loss_fn = BalancedFrameBCE(pos, y_train.shape[0] * y_train.shape[1] - pos)
+    device = next(model.parameters()).device  # the bundle's (load_bundle's device)
+    loss_fn = BalancedFrameBCE(pos, y_train.shape[0] * y_train.shape[1] - pos).to(device)
+    # on the device: the objectives index them with the batch's (moved) clip positions
+    t_train, t_val = torch.from_numpy(y_train).to(device), torch.from_numpy(y_val).to(device)
     log(f"frame head ({head_input}) on {len(train)} clips x {n_steps} steps of {step_seconds * 1000:.0f} ms; "
         f"positive steps per class: " + ", ".join(f"{c} {int(p)}" for c, p in zip(bundle.classes, pos)))
-    trainer = Trainer(model, out_dir / "training", seed=seed, progress=progress)
-    trainer.fit(Stage(name="frames", objective=_objective(loss_fn, torch.from_numpy(y_train)),
-                      val_objective=_objective(loss_fn, torch.from_numpy(y_val)),
+    trainer = Trainer(model, out_dir / "training", seed=seed, device=device, progress=progress)
+    trainer.fit(Stage(name="frames", objective=_objective(loss_fn, t_train),
+                      val_objective=_objective(loss_fn, t_val),
                       parameters=lambda m: list(m.frame_head.parameters()),
                       train_loader=loader(train, batch_size, True, seed), val_loader=loader(val, batch_size, False, seed),
                       max_epochs=epochs, patience=patience, lr=lr))
@@ -200,9 +205,9 @@ def _fit_and_save(bundle, store: FeatureStore, out_dir: Path, settings: dict, pr
                                                  "a sigmoid-scored bundle with a detection head")
         from raresound.losses.weighted_bce import ClassWeightedBCE
 
-        clip_loss = ClassWeightedBCE(torch.as_tensor(np.asarray(train.targets).sum(axis=0)))
-        trainer.fit(Stage(name="frames-finetune", objective=_joint_objective(loss_fn, clip_loss, torch.from_numpy(y_train)),
-                          val_objective=_joint_objective(loss_fn, clip_loss, torch.from_numpy(y_val)),
+        clip_loss = ClassWeightedBCE(torch.as_tensor(np.asarray(train.targets).sum(axis=0))).to(device)
+        trainer.fit(Stage(name="frames-finetune", objective=_joint_objective(loss_fn, clip_loss, t_train),
+                          val_objective=_joint_objective(loss_fn, clip_loss, t_val),
                           parameters=lambda m: list(m.parameters()),
                           train_loader=loader(train, batch_size, True, seed),
                           val_loader=loader(val, batch_size, False, seed),

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from raresound.errors import DataError, TrainingError
 from raresound.evaluation.eer import mean_eer
 from raresound.io import write_text
+from raresound.progress import progress_bar
 from raresound.training import distributed as dist
 from raresound.training.checkpoint import checkpoint_exists, load_checkpoint, read_meta, save_checkpoint
 
@@ -214,7 +215,7 @@ class Trainer:
         n_batches = len(batches) if hasattr(batches, "__len__") else None
         if self.max_train_batches is not None and n_batches is not None:
             n_batches = min(n_batches, self.max_train_batches)
-        bar = tqdm(total=n_batches, desc=f"{stage.name} ep {epoch + 1}", leave=False, disable=not self.progress)
+        bar = progress_bar(self.progress, total=n_batches, desc=f"{stage.name} ep {epoch + 1}", leave=False)
         for i, batch in enumerate(batches):
             if self.max_train_batches is not None and i >= self.max_train_batches:
                 break

@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from raresound.bundle import Bundle, keep_calibration
+from raresound.devices import auto_device
 from raresound.errors import BusyError, ConfigError
 from raresound.export import sync_exports
 from raresound.io import dir_lock, remove_stale_temps, write_json, write_text
@@ -39,8 +40,7 @@ from raresound.workers import cap_workers
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    name = auto_device(name)
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("training.device", "cuda requested but no CUDA device is available")
     if name == "cuda" and dist.is_distributed():
