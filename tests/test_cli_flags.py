@@ -41,20 +41,19 @@ def device_actions() -> dict:
 
 
 def test_every_model_command_has_the_one_device_option():
-    from raresound.devices import DEVICES
+    from raresound.devices import device_name
 
     actions = device_actions()
     assert set(actions) == {"train", "train-frames", "detect", "evaluate", "calibrate", "plot"}
     for name, action in actions.items():
-        assert tuple(action.choices) == DEVICES == ("auto", "cpu", "cuda"), name
+        assert action.type is device_name, name
         assert action.help.split("; default")[0] == "where the model runs (auto: cuda when available, else cpu", name
         assert action.default == (None if name == "train" else "cpu"), name  # train: the recipe's
 
 
-@pytest.mark.parametrize("value, ok", [("auto", True), ("cpu", True), ("cuda", True), ("gpu", False), ("CPU", False)])
+@pytest.mark.parametrize("value, ok", [("auto", True), ("cpu", True), ("cuda", True), ("cuda:1", True), ("mps", True),
+                                       ("gpu", False), ("CPU", False), ("cuda:x", False), ("cuda:", False)])
 def test_every_device_option_takes_the_same_values(value, ok, capsys):
-    for name, action in device_actions().items():
-        assert (value in action.choices) is ok, name  # argparse refuses a value outside the choices
     from raresound.cli import build_parser
 
     args = ["detect", "b", "a.wav", "--device", value]
@@ -63,7 +62,7 @@ def test_every_device_option_takes_the_same_values(value, ok, capsys):
     else:
         with pytest.raises(SystemExit):
             build_parser().parse_args(args)
-        assert "invalid choice" in capsys.readouterr().err
+        assert "is not a device (auto, cpu, cuda, cuda:N or mps)" in capsys.readouterr().err
 
 
 def test_auto_is_a_device_for_bundles_and_recipes_alike():

@@ -7,7 +7,19 @@ torch is imported only when "auto" is resolved: the command line lists the choic
 
 from __future__ import annotations
 
-DEVICES = ("auto", "cpu", "cuda")
+import argparse
+import re
+
+DEVICES = ("auto", "cpu", "cuda")  # what a recipe's training.device takes (DDP picks cuda:<local rank>)
+# The command line also takes one GPU by index and Apple's mps: loading a bundle takes any torch device.
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def device_name(text: str) -> str:
+    """argparse type of --device: auto, cpu, cuda, cuda:N or mps."""
+    if not DEVICE_NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (auto, cpu, cuda, cuda:N or mps)")
+    return text
 
 
 def auto_device(name: str) -> str:

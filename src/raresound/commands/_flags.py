@@ -1,7 +1,8 @@
 """Flags several commands share, and library errors in the command line's words.
 
 `add_device_option` is the one `--device` of every command that runs a model: same values
-(`devices.DEVICES`, what both the recipe's training.device and bundle loading take), same help.
+(`devices.device_name`: auto, cpu, cuda, cuda:N, mps; a recipe's training.device takes auto, cpu
+and cuda, so `train` refuses the others when it validates the recipe), same help.
 
 A library error names the library's parameter (`ConfigError("threads", ...)`, "train into a new
 `run_dir`"): that is what a caller of the Python API passed. The command line user typed a flag
@@ -14,13 +15,13 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from raresound.devices import DEVICES
+from raresound.devices import device_name
 from raresound.errors import ConfigError, RaresoundError
 
 
 def add_device_option(parser, default: str | None = "cpu", default_text: str | None = None) -> None:
-    """`--device` on `parser`: one of DEVICES; "auto" = cuda when available, else cpu."""
-    parser.add_argument("--device", choices=DEVICES, default=default,
+    """`--device` on `parser` (devices.device_name); "auto" = cuda when available, else cpu."""
+    parser.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N,mps}", default=default,
                         help=f"where the model runs (auto: cuda when available, else cpu; default: "
                              f"{default_text or default})")
 
