@@ -244,18 +244,6 @@ def keep_calibration(bundle: Bundle, directory: str | Path) -> None:
         bundle.info.update({k: info[k] for k in _CALIBRATION_INFO if k in info})
 
 
-def run_of(bundle_dir: str | Path) -> Path | None:
-    """The run a bundle belongs to (RUN/models/<name> beside RUN/run.json), or None."""
-    run = Path(bundle_dir).resolve().parent.parent
-    return run if (run / "run.json").is_file() else None
-
-
-def lock_dir(bundle_dir: str | Path) -> Path:
-    """The directory whose lock guards a bundle: its run's, which `train` holds while it saves the
-    run's bundles, else the bundle's own."""
-    return run_of(bundle_dir) or Path(bundle_dir)
-
-
 @contextlib.contextmanager
 def bundle_lock(directory: str | Path, what: str) -> Iterator[None]:
     """Hold `directory`'s lock (`io.dir_lock`) while `raresound <what>` reads and rewrites the

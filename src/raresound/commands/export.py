@@ -20,7 +20,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from raresound.bundle import bundle_lock, load_bundle, lock_dir
+    from raresound.bundle import bundle_lock, load_bundle
+    from raresound.runs import lock_dir
     from raresound.export import export_bundle
 
     # Loaded under the run's lock: a `calibrate` cannot rewrite the thresholds between the load and

@@ -11,6 +11,8 @@ from typing import Mapping, Sequence
 from raresound.errors import DataError
 from raresound.io import write_json, write_text
 
+EER_JSON, EER_MD = "eer.json", "eer.md"  # the report's files in `out_dir`
+
 MISSING = "n/a"
 
 
@@ -91,7 +93,7 @@ def write_eer_report(
         if classes is None:
             raise DataError(f"{out_dir}: results carry no 'classes'; pass classes explicitly")
     out = Path(out_dir)
-    paths = {"json": out / "eer.json", "md": out / "eer.md"}
+    paths = {"json": out / EER_JSON, "md": out / EER_MD}
     write_json(paths["json"], {str(k): v for k, v in results.items()})
     write_text(paths["md"], eer_table_markdown(results, classes, decimals))
     return paths

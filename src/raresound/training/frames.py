@@ -24,10 +24,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from raresound.bundle import load_bundle, run_of, saved_digest
+from raresound.bundle import load_bundle, saved_digest
 from raresound.data.checks import warn
 from raresound.errors import ConfigError, DataError
 from raresound.io import check_not_input, dir_lock
+from raresound.runs import run_of
 from raresound.evaluation.eer import eer
 from raresound.losses.frame_bce import BalancedFrameBCE
 from raresound.store import FeatureStore
