@@ -27,6 +27,7 @@ import yaml
 
 from raresound.errors import ConfigError, DataError, RunMismatchError
 from raresound.io import read_json
+from raresound.runs import RunDir
 
 ALLOWED_TO_DIFFER = ("training.progress", "training.num_workers", "training.device")
 _SHOWN = 6  # differing fields named in the error before "and N more"
@@ -98,7 +99,8 @@ def check_run(run_dir: str | Path, cfg, store_dir: str | Path) -> None:
     """Raise RunMismatchError if `run_dir` holds a run of another config or store; pass for a new
     directory or the same run (which then resumes). Reads only."""
     run_dir = Path(run_dir)
-    config_path, run_path = run_dir / "config.yaml", run_dir / "run.json"
+    run = RunDir(run_dir)
+    config_path, run_path = run.config_yaml, run.run_json
     recorded = {}
     if run_path.is_file():
         try:
@@ -126,7 +128,7 @@ def check_run(run_dir: str | Path, cfg, store_dir: str | Path) -> None:
 
 def recorded_run(run_dir: str | Path) -> dict:
     """run.json of a run directory ({} when there is none): what its models were trained on."""
-    path = Path(run_dir) / "run.json"
+    path = RunDir(run_dir).run_json
     if not path.is_file():
         return {}
     try:

@@ -31,6 +31,7 @@ from raresound.errors import DataError, TrainingError
 from raresound.evaluation.eer import mean_eer
 from raresound.io import write_text
 from raresound.progress import progress_bar
+from raresound.runs import RunDir
 from raresound.training import distributed as dist
 from raresound.training.checkpoint import checkpoint_exists, load_checkpoint, read_meta, save_checkpoint
 
@@ -146,7 +147,7 @@ class Trainer:
     ):
         self.model = model.to(device)
         self.run_dir = Path(run_dir)
-        self.stage_dir = self.run_dir / "stages"
+        self.layout = RunDir(self.run_dir)  # its metrics.jsonl and stages/ (a run's, or a bundle's training/)
         self.seed = seed
         self.device = torch.device(device)
         self.progress = progress and dist.is_main()
@@ -191,21 +192,21 @@ class Trainer:
             return
         lines = []
         for name in self._stage_order():
-            stem = self.stage_dir / name / "last"
+            stem = self.layout.stage(name) / "last"
             if checkpoint_exists(stem):
                 for row in read_meta(stem).get("history", []):
                     lines.append(json.dumps({"stage": name, **row}, sort_keys=True))
-        write_text(self.run_dir / "metrics.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+        write_text(self.layout.metrics, "\n".join(lines) + ("\n" if lines else ""))
 
     def _stage_order(self) -> list[str]:
-        path = self.stage_dir / "order.json"
+        path = self.layout.stage_order
         return json.loads(path.read_text()) if path.exists() else []
 
     def _register_stage(self, name: str) -> None:
         order = self._stage_order()
         if name not in order and dist.is_main():
             order.append(name)
-            write_text(self.stage_dir / "order.json", json.dumps(order))
+            write_text(self.layout.stage_order, json.dumps(order))
 
     # ----------------------------------------------------------------- epochs
     def _train_epoch(self, net, stage: Stage, optimizer, epoch: int) -> float:
@@ -225,7 +226,7 @@ class Trainer:
             if not torch.isfinite(loss.detach()).all():
                 raise TrainingError(
                     f"stage '{stage.name}' epoch {epoch + 1} batch {i + 1}: loss is {loss.item()} "
-                    f"(non-finite); the last good checkpoint is kept in {self.stage_dir / stage.name}"
+                    f"(non-finite); the last good checkpoint is kept in {self.layout.stage(stage.name)}"
                 )
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -284,7 +285,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- stage
     def fit(self, stage: Stage) -> StageResult:
-        folder = self.stage_dir / stage.name
+        folder = self.layout.stage(stage.name)
         final = folder / "final"
         if checkpoint_exists(final):  # finished in an earlier run: never retrained
             meta = load_checkpoint(final, self.model, map_location=self.device, required=("result",))
@@ -335,7 +336,7 @@ class Trainer:
                 # selection never falls back to the training loss of diverged weights.
                 raise TrainingError(
                     f"stage '{stage.name}' epoch {epoch + 1}: validation loss is {val_loss} (non-finite); "
-                    f"the last good checkpoint is kept in {self.stage_dir / stage.name}"
+                    f"the last good checkpoint is kept in {self.layout.stage(stage.name)}"
                 )
             row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
                    "seconds": round(time.perf_counter() - started, 3)}

@@ -114,5 +114,5 @@ def train_probe(ctx: RecipeContext) -> dict[str, Path]:
               "val_eer": val_eer, "n_features": int(train_stats.shape[1]),
               "seconds": round(time.perf_counter() - started, 3)}
     if dist.is_main():
-        write_json(ctx.run_dir / "probe.json", record)
+        write_json(ctx.run.probe_json, record)
     return {"probe": ctx.save_bundle("probe", model, spec, info={"probe": record})}

@@ -45,7 +45,7 @@ def cluster_round(ctx: RecipeContext, model, round_no: int, class_ids: np.ndarra
                   emb: torch.Tensor | None = None) -> ClusterResult:
     """Cluster the current embeddings `emb` (embedded here when not given), or reload this round's
     stored clustering on resume."""
-    path = ctx.run_dir / "stages" / f"round{round_no}-clusters.safetensors"
+    path = ctx.run.cluster_round(round_no)
     # Rank 0 decides and its tensors are broadcast, so every rank initialises the cluster layer from
     # the same centroids (and takes the same branch: embed_dataset is a collective).
     stored = dist.broadcast_object(path.exists() if dist.is_main() else None)
@@ -188,7 +188,7 @@ def train_clustered(ctx: RecipeContext) -> dict[str, Path]:
     def after_round(r: int, result: ClusterResult, emb: torch.Tensor) -> None:
         reports.append(round_report(model, emb, r, result, trainer))
         if dist.is_main():
-            write_json(ctx.run_dir / "rounds.json", reports)
+            write_json(ctx.run.rounds_json, reports)
             print(format_round(reports[-1]), flush=True)
 
     # Training-set embeddings of the current weights: computed once after each round and reused by

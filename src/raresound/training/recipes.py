@@ -29,6 +29,7 @@ from raresound.io import dir_lock, remove_stale_temps, write_json, write_text
 from raresound.losses.weighted_bce import ClassWeightedBCE
 from raresound.models.errors import ParameterError
 from raresound.models.factory import ModelSpec, build_model, scores_from_logits
+from raresound.runs import RunDir
 from raresound.training import distributed as dist
 from raresound.training import methods
 from raresound.training.config import RecipeConfig
@@ -79,6 +80,7 @@ class RecipeContext:
     def __init__(self, cfg: RecipeConfig, store_dir: str | Path, run_dir: str | Path, device: str | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.run = RunDir(self.run_dir)
         self.device = resolve_device(device or cfg.training.device)
         if cfg.training.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("training.amp", f"fp16 needs a CUDA device (training on {self.device.type}; use bf16)")
@@ -92,15 +94,15 @@ class RecipeContext:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             # Written once, by the run that makes the models: a resume (checked by `check_run` to
             # differ at most in fields that do not change them) keeps the original.
-            if not (self.run_dir / "config.yaml").exists():
-                write_text(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-            write_json(self.run_dir / "run.json", {"store": str(Path(store_dir).resolve()),
-                                                   "fingerprint": fingerprint(cfg, store_dir),
-                                                   "classes": self.data.classes,
-                                                   "method": cfg.method, "seed": cfg.seed,
-                                                   "n_train": len(self.data.train),
-                                                   "train_counts": self.data.class_counts().tolist()})
-            self.data.normalizer.save(self.run_dir / "normalizer.json")
+            if not self.run.config_yaml.exists():
+                write_text(self.run.config_yaml, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            write_json(self.run.run_json, {"store": str(Path(store_dir).resolve()),
+                                           "fingerprint": fingerprint(cfg, store_dir),
+                                           "classes": self.data.classes,
+                                           "method": cfg.method, "seed": cfg.seed,
+                                           "n_train": len(self.data.train),
+                                           "train_counts": self.data.class_counts().tolist()})
+            self.data.normalizer.save(self.run.normalizer)
 
     @property
     def classes(self) -> list[str]:
@@ -138,7 +140,7 @@ class RecipeContext:
                      val_scores=val_scores)
 
     def save_bundle(self, name: str, model, spec: ModelSpec, info: dict | None = None) -> Path:
-        path = self.run_dir / "models" / name
+        path = self.run.model(name)
         if dist.is_main():
             bundle = Bundle(model, spec, self.classes, self.data.store.feature_config, self.data.normalizer,
                             info={"method": self.cfg.method, "model": name, "seed": self.cfg.seed, **(info or {})})
