@@ -17,7 +17,7 @@ from raresound.data.checks import check_scored_split, warn
 from raresound.errors import DataError
 from raresound.evaluation import evaluate_scores, plot_scored_det, write_eer_report
 from raresound.io import atomic_path, read_json
-from raresound.runs import resolve_store, run_models
+from raresound.runs import RunDir, resolve_store, run_models
 from raresound.store import FeatureStore
 from raresound.training.fingerprint import check_store_provenance
 
@@ -68,10 +68,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     of a class fails before anything is written (data.checks). Nothing is written until every
     model is scored, so a failure leaves no partial RUN/eval/<split>/."""
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory")
-    if store_dir is None and not (run_dir / "run.json").is_file():
-        raise DataError(f"{run_dir}: no run.json (not made by `raresound train`?); pass `store_dir`")
+    if store_dir is None and not run.is_run():
+        raise DataError(f"{run_dir}: no {run.run_json.name} (not made by `raresound train`?); pass `store_dir`")
     store_dir = resolve_store(run_dir, store_dir, run_dir)
     store = FeatureStore(store_dir)
     notes: list[str] = []  # printed once every check has passed: an error stays the only line
@@ -82,22 +83,22 @@ def evaluate_run(run_dir: str | Path, split: str = "test", store_dir: str | Path
     warn(notes)
     data = store.split(split)
     check_scored_split(split, data.labels, store.classes, where=str(store_dir), log=log)
-    out_dir = run_dir / "eval" / split
+    out_dir = run.eval(split)
     results, scored = {}, {}
     for name, bundle in bundles.items():
         scores = score_split(bundle, data)
         results[name] = evaluate_scores(scores, data.labels, store.classes)
         scored[name] = (scores, data.labels)
     for name, (scores, _) in scored.items():
-        _save_npy(out_dir / f"{name}.scores.npy", scores.astype(np.float32))
-    _save_npy(out_dir / "targets.npy", np.asarray(data.labels, dtype=np.float32))
+        _save_npy(run.scores(split, name), scores.astype(np.float32))
+    _save_npy(run.targets(split), np.asarray(data.labels, dtype=np.float32))
     write_eer_report(results, out_dir, list(store.classes))
-    plot_scored_det(scored, list(store.classes), out_dir / "det.png", title=f"{run_dir.name}: DET ({split})")
+    plot_scored_det(scored, list(store.classes), run.det_plot(split), title=f"{run_dir.name}: DET ({split})")
     return results
 
 
 def load_eval(run_dir: str | Path, split: str = "test") -> dict:
-    path = Path(run_dir) / "eval" / split / "eer.json"
+    path = RunDir(run_dir).eer_json(split)
     if not path.exists():
         raise DataError(f"{run_dir}: not evaluated on '{split}' yet (run `raresound evaluate {run_dir} --split {split}`)")
     try:
@@ -107,8 +108,8 @@ def load_eval(run_dir: str | Path, split: str = "test") -> dict:
 
 
 def load_scores(run_dir: str | Path, model: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    folder = Path(run_dir) / "eval" / split
-    return _load_npy(folder / f"{model}.scores.npy"), _load_npy(folder / "targets.npy")
+    run = RunDir(run_dir)
+    return _load_npy(run.scores(split, model)), _load_npy(run.targets(split))
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -18,10 +18,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from raresound.commands._flags import flag_names
     from raresound.evaluation import eer_table_markdown
+    from raresound.runs import RunDir
     from raresound.scoring import evaluate_run
 
     with flag_names(store_dir="--data STORE", device="--device"):
         results = evaluate_run(args.run, args.split, args.data, args.device, log=print)
     print(eer_table_markdown(results, next(iter(results.values()))["classes"]))
-    print(f"written: {args.run}/eval/{args.split}/ (eer.md, eer.json, det.png)")
+    print(f"written: {RunDir(args.run).eval(args.split)}/ (eer.md, eer.json, det.png)")
     return 0
