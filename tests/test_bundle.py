@@ -124,9 +124,9 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["detect", str(path), str(tmp_path / "x.wav"), "--device", "cuda"]) == 2
     assert "config field '--device': CUDA is not available on this machine; use --device cpu" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # not a --device choice (commands._flags.add_device_option)
+    with pytest.raises(SystemExit):  # not a device name (devices.device_name)
         main(["detect", str(path), str(tmp_path / "x.wav"), "--device", "tpu9"])
-    assert "--device: invalid choice: 'tpu9'" in capsys.readouterr().err
+    assert "--device: 'tpu9' is not a device (auto, cpu, cuda, cuda:N or mps)" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="^config field 'device': unknown device 'tpu9'"):
         load_bundle(path, device="tpu9")
     with pytest.raises(ConfigError, match="^config field 'device': CUDA is not available on this machine; use `device` cpu$"):
