@@ -62,7 +62,7 @@ def run(args) -> int:
     if args.quick:  # the CI sizes replace the config's schedule; --set still overrides them
         per_class, config = quick_settings(per_class, config or {})
     config = apply_overrides(config or {}, dict(parse_sed_override(item) for item in args.set))
-    print(apply_threads(args.threads))
+    print(apply_threads(args.threads, "--threads"))
     common = dict(per_class=500 if per_class is None else per_class, config=config, seed=args.seed,
                   data_root=args.data_root, dcase_root=args.dcase_root, workers=args.workers,
                   event_span=args.event_span, progress=args.progress)

@@ -40,7 +40,7 @@ def run(args) -> int:
     data = read_yaml(args.config) if args.config else {}
     data = apply_overrides(data or {}, dict(parse_sed_override(item) for item in args.set))
     cfg = sed_config(data)
-    print(apply_threads(args.threads))
+    print(apply_threads(args.threads, "--threads"))
     bundle = train_sed(args.data, args.out, cfg, remix_sources=args.remix_sources, remix_span=args.remix_span,
                        progress=not args.no_progress)
     print(f"sound event detector: {bundle}")

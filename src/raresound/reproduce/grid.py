@@ -47,7 +47,7 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "reproduce-config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    threads = apply_threads(cfg.threads)
+    threads = apply_threads(cfg.threads, "the config's threads")
     started = time.perf_counter()
 
     def say(msg: str) -> None:
