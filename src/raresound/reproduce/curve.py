@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
 from raresound.reproduce.config import CurveSection, FramesSection, GridSection, ReproduceConfig, named_ratio
 
 
@@ -22,14 +23,18 @@ def point_dir(out: Path, share: float) -> Path:
     return Path(out) / "curve" / point_tag(share)
 
 
+def curve_grid(cfg: ReproduceConfig) -> GridSection:
+    """The slice of the grid every curve point trains (and the grid's own 100 % point)."""
+    c = cfg.curve
+    return GridSection(backbones=[c.backbone], ratios=[c.ratio], methods=list(c.methods), seeds=list(c.seeds))
+
+
 def point_config(cfg: ReproduceConfig, share: float, out: Path) -> ReproduceConfig:
     """The reproduce config of one curve point (its own data cache: its train mixtures differ)."""
-    c = cfg.curve
     cache = (f"{cfg.data.cache_dir.rstrip('/')}-{point_tag(share)}" if cfg.data.cache_dir
              else str(point_dir(out, share) / "data"))
     data = dataclasses.replace(cfg.data, train_sources=share, cache_dir=cache)
-    grid = GridSection(backbones=[c.backbone], ratios=[c.ratio], methods=list(c.methods), seeds=list(c.seeds))
-    return dataclasses.replace(cfg, name=f"{cfg.name} {point_tag(share)}", data=data, grid=grid,
+    return dataclasses.replace(cfg, name=f"{cfg.name} {point_tag(share)}", data=data, grid=curve_grid(cfg),
                                frames=FramesSection(), curve=CurveSection())
 
 
@@ -37,17 +42,16 @@ def curve_points(cfg: ReproduceConfig, out: Path) -> list[dict]:
     """One row per (share, model) with finished cells: the train event recordings per class and
     the test EERs per class and overall over seeds (fractions). The grid gives the 1.0 point."""
     from raresound.io import read_json
+    from raresound.reproduce.data import data_cache
     from raresound.reproduce.results import collect
 
     c = cfg.curve
     points = [(share, point_config(cfg, share, out), point_dir(out, share)) for share in c.train_sources]
-    grid_slice = dataclasses.replace(cfg, grid=GridSection(backbones=[c.backbone], ratios=[c.ratio],
-                                                           methods=list(c.methods), seeds=list(c.seeds)))
-    points.append((1.0, grid_slice, Path(out)))
+    points.append((1.0, dataclasses.replace(cfg, grid=curve_grid(cfg)), Path(out)))
     rows = []
     for share, pcfg, pout in points:
         models = collect(pcfg, pout).get((c.backbone, c.ratio), {})
-        data_json = Path(pcfg.data.cache_dir or Path(pout) / "data") / "data.json"
+        data_json = data_cache(pcfg, pout) / "data.json"
         sources = read_json(data_json).get("sources", {}).get("train", {}) if data_json.is_file() else {}
         recordings = {cls: sources.get(cls, {}).get("sources") for cls in cfg.data.classes}
         for model, entry in models.items():

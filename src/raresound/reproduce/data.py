@@ -24,6 +24,11 @@ def feature_config(cfg: ReproduceConfig):
     return FeatureConfig.from_dict({**FeatureConfig().to_dict(), **overrides})
 
 
+def data_cache(cfg: ReproduceConfig, out: Path) -> Path:
+    """Where a run's data build lives: data.cache_dir, else OUT/data."""
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(out) / "data"
+
+
 def _data_fingerprint(cfg: ReproduceConfig) -> dict:
     d = dataclasses.asdict(cfg.data)
     d["root"] = os.path.abspath(cfg.data.root)

@@ -12,7 +12,7 @@ import yaml
 from raresound.io import write_json, write_text
 from raresound.reproduce.config import Cell, ReproduceConfig, cell_done, cell_recipe, cells, load_config, named_ratio
 from raresound.reproduce.curve import point_config, point_dir, point_tag
-from raresound.reproduce.data import build_data
+from raresound.reproduce.data import build_data, data_cache
 from raresound.reproduce.frames import run_frames
 from raresound.reproduce.report import write_report
 
@@ -54,7 +54,7 @@ def reproduce(config: ReproduceConfig | str | Path, out: str | Path, log: Callab
         log(f"[reproduce {time.perf_counter() - started:7.1f}s] {msg}")
 
     say(threads)
-    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out / "data"
+    cache = data_cache(cfg, out)
     summary = build_data(cfg, cache, say)
     store = cache / "store"
     grid = cells(cfg)
