@@ -1,8 +1,7 @@
-"""Device names: the ones every model-running command takes, and what "auto" picks.
-
-One list for the recipe's `training.device` and for loading a bundle (`bundle.check_device`), so
-`--device` takes the same values in every command (`commands._flags.add_device_option`).
-torch is imported only when "auto" is resolved: the command line lists the choices without it.
+"""Device names: what a recipe's `training.device` takes (DEVICES), what every model-running
+command's `--device` takes (`device_name`, used by `commands._flags.add_device_option`), and what
+"auto" picks (`auto_device`, shared by the trainer and `bundle.check_device`).
+torch is imported only when "auto" is resolved: the command line checks names without it.
 """
 
 from __future__ import annotations
